@@ -1,0 +1,104 @@
+/* os_posix.c: the POSIX shared-memory calls behind os.h. */
+#include "os.h"
+
+#include "shmanager.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* shm_open wants "/name"; the buffer is on the stack so the reaper can use this after fork. */
+static void slash_name(const char *bare, char path[SHMA_NAME_MAX + 2]) {
+    path[0] = '/';
+    size_t n = strnlen(bare, SHMA_NAME_MAX);
+    memcpy(path + 1, bare, n);
+    path[n + 1] = '\0';
+}
+
+int shma__os_create(const char *bare, uint64_t size, int *fd_out) {
+    char path[SHMA_NAME_MAX + 2];
+    slash_name(bare, path);
+    int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return errno;
+    int err = 0;
+    if (ftruncate(fd, (off_t)size) != 0) {
+        err = errno;
+    } else {
+        /* posix_fallocate returns the error instead of setting errno, and is interrupted by
+         * signals on large sizes: a retry continues where the reservation stopped. */
+        do err = posix_fallocate(fd, 0, (off_t)size);
+        while (err == EINTR);
+    }
+    if (err != 0) {
+        shm_unlink(path);
+        close(fd);
+        return err;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int shma__os_open(const char *bare, int *fd_out, uint64_t *size) {
+    char path[SHMA_NAME_MAX + 2];
+    slash_name(bare, path);
+    int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return err;
+    }
+    *fd_out = fd;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int shma__os_map(int fd, uint64_t size, bool populate, void **addr) {
+    int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
+    void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, flags, fd, 0);
+    if (p == MAP_FAILED) return errno;
+    *addr = p;
+    return 0;
+}
+
+int shma__os_advise_hugepages(void *addr, uint64_t size) {
+    /* madvise succeeds even where shmem THP is "never", so read the policy: only "always",
+     * "within_size", "advise" and "force" can give huge pages to a shared mapping. */
+    int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ENOTSUP;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return ENOTSUP;
+    buf[n] = '\0';
+    if (strstr(buf, "[never]") != NULL || strstr(buf, "[deny]") != NULL || strchr(buf, '[') == NULL)
+        return ENOTSUP;
+    if (madvise(addr, (size_t)size, MADV_HUGEPAGE) != 0) return errno;
+    return 0;
+}
+
+int shma__os_unmap(void *addr, uint64_t size) { return munmap(addr, (size_t)size) == 0 ? 0 : errno; }
+
+int shma__os_close(int fd) {
+    /* Linux releases the descriptor even when close reports EINTR: never retry. */
+    return close(fd) == 0 || errno == EINTR ? 0 : errno;
+}
+
+int shma__os_unlink(const char *bare) {
+    char path[SHMA_NAME_MAX + 2];
+    slash_name(bare, path);
+    return shm_unlink(path) == 0 ? 0 : errno;
+}
+
+void shma__os_close_from(int first) {
+    if (syscall(SYS_close_range, (unsigned)first, ~0u, 0u) == 0) return;
+    /* Kernels before 5.9 lack close_range. */
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = first; fd < (max > 0 ? max : 1024); fd++) close((int)fd);
+}
