@@ -81,8 +81,11 @@ check: setup
 	$(MAKE) VARIANT=asan test
 	$(MAKE) valgrind
 	$(MAKE) coverage
-	$(MAKE) $(CHECK_EXTRA)
+	$(MAKE) check-extra
 	bash scripts/check-shm-clean.sh
+
+# Targets fragments add to check (fuzz replay and short runs, CLI and Python tests).
+check-extra: $(CHECK_EXTRA)
 
 valgrind: setup
 	$(MAKE) $(TESTS)
@@ -113,4 +116,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all setup test check valgrind coverage install uninstall clean
+.PHONY: all setup test check check-extra valgrind coverage install uninstall clean

@@ -20,8 +20,13 @@
 
 typedef struct task {
     char handle[SHMA_HANDLE_MAX];
-    int64_t row_begin, row_end;
+    int64_t worker, row_begin, row_end;
 } task;
+
+typedef struct result {
+    int64_t worker;
+    double sum;
+} result;
 
 static int die(const char *what, int rc) {
     fprintf(stderr, "rowsum: %s: %s (%s)\n", what, shma_strerror(rc), shma_last_error());
@@ -55,7 +60,8 @@ static int worker(int in_fd, int out_fd) {
         for (int64_t c = 0; c < cols; c++) row += a[r * cols + c];
         sum += row;
     }
-    return write(out_fd, &sum, sizeof sum) == (ssize_t)sizeof sum ? 0 : 4;
+    result res = {t.worker, sum};
+    return write(out_fd, &res, sizeof res) == (ssize_t)sizeof res ? 0 : 4;
 }
 
 int main(int argc, char **argv) {
@@ -96,6 +102,7 @@ int main(int argc, char **argv) {
             _exit(worker(in[0], results[1]));
         }
         close(in[0]);
+        t.worker = w;
         t.row_begin = rows * w / workers;
         t.row_end = rows * (w + 1) / workers;
         if (write(in[1], &t, sizeof t) != (ssize_t)sizeof t) return perror("write"), 1;
@@ -103,23 +110,34 @@ int main(int argc, char **argv) {
     }
     close(results[1]);
 
-    double total = 0.0, part;
+    /* Partial sums arrive in any order; adding them in worker order makes the total
+     * bit-identical to the sequential sum below. */
+    double *parts = calloc((size_t)workers, sizeof *parts);
+    if (!parts) return fprintf(stderr, "rowsum: out of memory\n"), 1;
+    result res;
     int got = 0;
-    while (read_full(results[0], &part, sizeof part) == 0) total += part, got++;
+    while (read_full(results[0], &res, sizeof res) == 0)
+        if (res.worker >= 0 && res.worker < workers) parts[res.worker] = res.sum, got++;
     close(results[0]);
+    double total = 0.0;
+    for (int w = 0; w < workers; w++) total += parts[w];
+    free(parts);
     int failed = 0;
     for (int w = 0; w < workers; w++) {
         int status;
         if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) failed++;
     }
 
+    /* The same sums in the same association, in one process. */
     double expect = 0.0;
     for (int w = 0; w < workers; w++) {
+        double part_sum = 0.0;
         for (int64_t r = rows * w / workers; r < rows * (w + 1) / workers; r++) {
             double row = 0.0;
             for (int64_t c = 0; c < cols; c++) row += data[r * cols + c];
-            expect += row;
+            part_sum += row;
         }
+        expect += part_sum;
     }
     free(data);
     printf("rowsum: %d workers summed %lld x %lld float64 from segment %s\n", workers, (long long)rows,
