@@ -280,23 +280,10 @@ static void array_free(shma_array *arr) {
     free(arr);
 }
 
-static int format_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
-    size_t used = 0;
-    int n = snprintf(buf, cap, "(");
-    used = n > 0 ? (size_t)n : 0;
-    for (int i = 0; i < ndim && used < cap; i++) {
-        n = snprintf(buf + used, cap - used, i == 0 ? "%lld" : ", %lld", (long long)shape[i]);
-        if (n < 0) break;
-        used += (size_t)n;
-    }
-    if (used < cap) snprintf(buf + used, cap - used, ndim == 1 ? ",)" : ")");
-    return 0;
-}
-
 static int mismatch(const char *bare, int ndim, const int64_t *shape, const shma_dtype *dtype, const shma_meta *meta) {
     char want[160], have[160];
-    format_shape(want, sizeof want, ndim, shape);
-    format_shape(have, sizeof have, meta->ndim, meta->shape);
+    shma__format_shape(want, sizeof want, ndim, shape);
+    shma__format_shape(have, sizeof have, meta->ndim, meta->shape);
     return shma__fail(SHMA_E_MISMATCH, "segment '%s' holds shape %s dtype %s, not shape %s dtype %s", bare, have,
                       meta->dtype.str, want, dtype->str);
 }
@@ -323,7 +310,7 @@ static int attach_checked(const char *bare, int ndim, const int64_t *shape, cons
         rc = meta_rc;
     } else if (arr->map_bytes < nbytes) {
         char want[160];
-        format_shape(want, sizeof want, ndim, shape);
+        shma__format_shape(want, sizeof want, ndim, shape);
         rc = shma__fail(SHMA_E_SIZE, "segment '%s' holds %llu bytes, shape %s %s needs %llu", bare,
                         (unsigned long long)arr->map_bytes, want, dtype->str, (unsigned long long)nbytes);
     }

@@ -56,9 +56,13 @@ int shma__dtype_lookup_fast(const char *s, shma_dtype *out);
  * product(shape) * itemsize fits in int64 (so also in size_t and off_t), writing it to
  * *nbytes. Errors: SHMA_E_SHAPE (detail "ndim = 65 is out of range 0..64",
  * "shape[1] = -5 is negative"), SHMA_E_OVERFLOW ("shape (4294967296, 4294967296) x itemsize 8
- * overflows"). A zero dim gives nbytes 0 without an overflow check of the other dims beyond
- * each being >= 0 and <= INT64_MAX. */
+ * overflows"), SHMA_E_ARG (shape NULL with ndim > 0). A zero dim gives nbytes 0 without an
+ * overflow check of the other dims beyond each being >= 0 and <= INT64_MAX. */
 int shma__shape_check(int ndim, const int64_t *shape, uint32_t itemsize, uint64_t *nbytes);
+
+/* Writes shape as NumPy prints it, "(3, 4)", "(5,)" or "()", shortened around "..." when it
+ * would not fit cap bytes (cap >= 64). */
+void shma__format_shape(char *buf, size_t cap, int ndim, const int64_t *shape);
 
 /* product(shape) * itemsize with no checks (the unsafe path). */
 uint64_t shma__shape_nbytes(int ndim, const int64_t *shape, uint32_t itemsize);
