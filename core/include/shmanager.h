@@ -341,9 +341,10 @@ typedef struct shma_info {
     bool creator_alive;     /* that pid exists and started at that time */
 } shma_info;
 
-/* Reads a segment's size and metadata without mapping its data. A segment whose trailer has
- * the right magic but fails a check is SHMA_E_CORRUPT (with has_meta false in *out, size
- * filled). Thread-safe. */
+/* Reads a segment's size and metadata: opens it read-only and reads only its trailer (no
+ * mapping, so read permission suffices). A segment whose trailer has the right magic but
+ * fails a check is SHMA_E_CORRUPT (with has_meta false in *out, name and size filled).
+ * Thread-safe. */
 SHMA_API int shma_inspect(const char *name, shma_info *out);
 
 /* Unlinks a segment by name (with or without '/'). SHMA_E_NOTFOUND if it is not there. */

@@ -184,6 +184,8 @@ int shma_copy(shma_manager *mgr, const shma_view *src, shma_array **out) {
     SHMA_FAIL_IF(out == NULL, SHMA_E_ARG, "copy: out is NULL");
     alloc_req req = {0};
     SHMA_FORWARD(like_args(src, &req));
+    SHMA_FAIL_IF(src->dtype.itemsize != req.dtype.itemsize, SHMA_E_DTYPE, "copy: view dtype '%s' has itemsize %u, not %u",
+                 req.dtype.str, (unsigned)src->dtype.itemsize, (unsigned)req.dtype.itemsize);
     int64_t lo, hi;
     uint64_t nbytes;
     SHMA_FORWARD(shma__view_check(src, &nbytes, &lo, &hi));
@@ -432,14 +434,16 @@ int shma_inspect(const char *name, shma_info *out) {
     SHMA_FAIL_IF(out == NULL, SHMA_E_ARG, "inspect: out is NULL");
     const char *bare;
     SHMA_FORWARD(shma__name_check(name, &bare));
-    shma_array *arr;
+    unsigned char tail[SHMA_TRAILER_SIZE];
+    uint64_t size, got;
+    int err = shma__os_read_tail(bare, tail, sizeof tail, &size, &got);
+    if (err == ENOENT) return shma__fail(SHMA_E_NOTFOUND, "no shared-memory segment named '%s'", bare);
+    if (err) return fail_os(err, "cannot read segment", bare);
     shma_meta meta;
-    int meta_rc;
-    SHMA_FORWARD(map_segment(bare, true, &arr, &meta, &meta_rc));
+    int meta_rc = got ? shma__trailer_decode(tail, size, &meta) : SHMA_E_NOMETA;
     memset(out, 0, sizeof *out);
-    memcpy(out->name, arr->name, sizeof out->name);
-    out->segment_bytes = arr->map_bytes;
-    array_free(arr);
+    snprintf(out->name, sizeof out->name, "%s", bare);
+    out->segment_bytes = size;
     if (meta_rc == SHMA_E_CORRUPT) return meta_rc;
     if (meta_rc == SHMA_OK) {
         out->has_meta = true;

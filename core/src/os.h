@@ -21,6 +21,11 @@ int shma__os_create(const char *bare, uint64_t size, int *fd);
 /* Opens an existing segment read-write and reports its current size. */
 int shma__os_open(const char *bare, int *fd, uint64_t *size);
 
+/* Opens an existing segment read-only and reads its size and, when it holds at least n
+ * bytes, its last n bytes into tail (*got = n; else *got = 0). Reading instead of mapping
+ * needs only read permission and cannot SIGBUS if the segment shrinks meanwhile. */
+int shma__os_read_tail(const char *bare, void *tail, uint64_t n, uint64_t *size, uint64_t *got);
+
 /* Maps `size` (> 0) bytes of fd shared and read-write. `populate` pre-faults every page. */
 int shma__os_map(int fd, uint64_t size, bool populate, void **addr);
 

@@ -59,6 +59,28 @@ int shma__os_open(const char *bare, int *fd_out, uint64_t *size) {
     return 0;
 }
 
+int shma__os_read_tail(const char *bare, void *tail, uint64_t n, uint64_t *size, uint64_t *got) {
+    char path[SHMA_NAME_MAX + 2];
+    slash_name(bare, path);
+    int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    struct stat st;
+    int err = fstat(fd, &st) == 0 ? 0 : errno;
+    uint64_t have = 0;
+    if (!err && (uint64_t)st.st_size >= n) {
+        ssize_t r;
+        do r = pread(fd, tail, (size_t)n, st.st_size - (off_t)n);
+        while (r < 0 && errno == EINTR);
+        if (r < 0) err = errno;
+        else if ((uint64_t)r == n) have = n; /* shorter: it shrank under us; report no tail */
+    }
+    close(fd);
+    if (err) return err;
+    *size = (uint64_t)st.st_size;
+    *got = have;
+    return 0;
+}
+
 int shma__os_map(int fd, uint64_t size, bool populate, void **addr) {
     int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
     void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, flags, fd, 0);
