@@ -36,6 +36,7 @@ static shma_array *array_new(const char *bare, int ndim, const int64_t *shape, c
     arr->dtype = *dtype;
     arr->owner = false;
     arr->creator_pid = 0;
+    arr->named_ino = 0;
     arr->mgr = NULL;
     arr->mgr_prev = arr->mgr_next = NULL;
     if (ndim > 0) memcpy(arr->shape, shape, (size_t)ndim * sizeof *shape);
@@ -102,8 +103,12 @@ static int create_array(shma_manager *mgr, const alloc_req *req, shma_array **ou
         }
     }
 
+    /* A random name is never made again by anyone; a chosen one may be, after someone else
+     * unlinked ours, so close must check that the name still means this segment. */
+    uint64_t named_ino = 0;
+    err = req->name ? shma__os_fd_inode(fd, &named_ino) : 0;
     void *map = NULL;
-    err = shma__os_map(fd, req->segment_bytes, req->flags & SHMA_ALLOC_POPULATE, &map);
+    if (!err) err = shma__os_map(fd, req->segment_bytes, req->flags & SHMA_ALLOC_POPULATE, &map);
     shma__os_close(fd);
     int rc = SHMA_OK;
     if (err) {
@@ -130,6 +135,7 @@ static int create_array(shma_manager *mgr, const alloc_req *req, shma_array **ou
     array_set_mapping(arr, map, req->segment_bytes);
     arr->owner = true;
     arr->creator_pid = meta.creator_pid;
+    arr->named_ino = named_ino;
     if (mgr) shma__manager_adopt(mgr, arr);
     *out = arr;
     return SHMA_OK;
@@ -399,14 +405,25 @@ size_t shma_nbytes(const shma_array *arr) { return (size_t)arr->nbytes; }
 bool shma_is_owner(const shma_array *arr) { return arr->owner; }
 void *shma_data(const shma_array *arr) { return arr->data; }
 
+int shma__array_unlink_own(const shma_array *arr) {
+    /* Only the creating process unlinks: a forked child's copy of an owner is a client. */
+    if (arr->creator_pid != (int64_t)getpid()) return 0;
+    if (arr->named_ino) {
+        uint64_t ino;
+        int err = shma__os_name_inode(arr->name, &ino);
+        if (err) return err;
+        if (ino != arr->named_ino) return ENOENT;
+    }
+    return shma__os_unlink(arr->name);
+}
+
 int shma_close(shma_array **parr) {
     if (parr == NULL || *parr == NULL) return SHMA_OK;
     shma_array *arr = *parr;
     *parr = NULL;
     int rc = SHMA_OK;
-    /* Only the creating process unlinks: a forked child's copy of an owner is a client. */
-    if (arr->owner && arr->creator_pid == (int64_t)getpid()) {
-        int err = shma__os_unlink(arr->name);
+    if (arr->owner) {
+        int err = shma__array_unlink_own(arr);
         if (err && err != ENOENT) rc = fail_os(err, "close: cannot unlink segment", arr->name);
     }
     if (arr->mgr) shma__manager_release(arr->mgr, arr);

@@ -16,12 +16,18 @@ struct shma_array {
     shma_dtype dtype;
     bool owner;         /* unlinks on close, when closed by creator_pid */
     int64_t creator_pid;
+    uint64_t named_ino; /* inode of a segment created under a caller-chosen name, else 0 */
     shma_manager *mgr;  /* owning manager, NULL when standalone or after the manager shut down */
     shma_array *mgr_prev, *mgr_next;
     int64_t shape[SHMA_MAX_NDIM];
     int64_t strides[SHMA_MAX_NDIM];
     char name[SHMA_NAME_MAX + 1];
 };
+
+/* Unlinks the array's segment if this process created it and the name still refers to that
+ * segment (a caller-chosen name may have been removed and made again by someone else).
+ * Returns 0 or an errno; ENOENT when it is gone already. */
+int shma__array_unlink_own(const shma_array *arr);
 
 /* Called by array.c, in this order, around creating a segment for a manager:
  * begin (before shm_open: the reaper learns the name first, so a crash in between still

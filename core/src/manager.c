@@ -11,15 +11,63 @@
 #include <unistd.h>
 
 struct shma_manager {
-    pthread_mutex_t lock; /* guards everything below */
+    pthread_mutex_t lock; /* guards everything below but the registry links */
     int64_t creator_pid;
     int reaper_sock; /* -1 without a reaper */
     int reaper_pid;
     size_t count;
     shma_array *head;
+    shma_manager *reg_prev, *reg_next; /* guarded by registry_lock */
 };
 
 static bool in_creator(const shma_manager *mgr) { return (int64_t)getpid() == mgr->creator_pid; }
+
+/* ---------------------------------------------------------------------------------------------
+ * Fork safety. A child has only the thread that called fork(); a manager lock held by any
+ * other thread at that moment would stay locked in the child for ever, and the list it guards
+ * could be half-updated. So every live manager is registered, and fork handlers take all their
+ * locks before fork() (registry first, then each manager: the one lock order used anywhere)
+ * and release them on both sides after.
+ * ------------------------------------------------------------------------------------------- */
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static shma_manager *registry_head;
+static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
+
+static void lock_all_before_fork(void) {
+    pthread_mutex_lock(&registry_lock);
+    for (shma_manager *m = registry_head; m; m = m->reg_next) pthread_mutex_lock(&m->lock);
+}
+
+static void unlock_all_after_fork(void) {
+    for (shma_manager *m = registry_head; m; m = m->reg_next) pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void install_fork_handlers(void) {
+    pthread_atfork(lock_all_before_fork, unlock_all_after_fork, unlock_all_after_fork);
+}
+
+static void registry_add(shma_manager *mgr) {
+    pthread_mutex_lock(&registry_lock);
+    mgr->reg_prev = NULL;
+    mgr->reg_next = registry_head;
+    if (registry_head) registry_head->reg_prev = mgr;
+    registry_head = mgr;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_remove(shma_manager *mgr) {
+    pthread_mutex_lock(&registry_lock);
+    if (mgr->reg_prev) mgr->reg_prev->reg_next = mgr->reg_next;
+    else registry_head = mgr->reg_next;
+    if (mgr->reg_next) mgr->reg_next->reg_prev = mgr->reg_prev;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Managers
+ * ------------------------------------------------------------------------------------------- */
 
 int shma_manager_create(uint32_t flags, shma_manager **out) {
     SHMA_FAIL_IF(out == NULL, SHMA_E_ARG, "shma_manager_create: out is NULL");
@@ -43,6 +91,8 @@ int shma_manager_create(uint32_t flags, shma_manager **out) {
                                     err, "shma_manager_create: cannot start the reaper process");
         }
     }
+    pthread_once(&fork_handlers_once, install_fork_handlers);
+    registry_add(mgr);
     *out = mgr;
     return SHMA_OK;
 }
@@ -102,11 +152,12 @@ int shma_manager_shutdown(shma_manager **pmgr) {
     *pmgr = NULL;
     bool creator = in_creator(mgr);
     int rc = SHMA_OK;
+    registry_remove(mgr);
     pthread_mutex_lock(&mgr->lock);
     while (mgr->head) {
         shma_array *arr = mgr->head;
         if (creator) {
-            int err = shma__os_unlink(arr->name);
+            int err = shma__array_unlink_own(arr);
             if (err && err != ENOENT && rc == SHMA_OK)
                 rc = shma__fail_errno(shma__code_from_errno(err), err, "shma_manager_shutdown: cannot unlink '%s'",
                                       arr->name);

@@ -32,6 +32,10 @@ int shma__os_map(int fd, uint64_t size, bool populate, void **addr);
 /* Asks for transparent huge pages on a mapping: ENOTSUP when the kernel has shmem THP off. */
 int shma__os_advise_hugepages(void *addr, uint64_t size);
 
+/* The inode number of an open segment, and of the segment a name currently refers to. */
+int shma__os_fd_inode(int fd, uint64_t *ino);
+int shma__os_name_inode(const char *bare, uint64_t *ino);
+
 int shma__os_unmap(void *addr, uint64_t size);
 int shma__os_close(int fd);
 int shma__os_unlink(const char *bare);

@@ -105,6 +105,23 @@ int shma__os_advise_hugepages(void *addr, uint64_t size) {
     return 0;
 }
 
+int shma__os_fd_inode(int fd, uint64_t *ino) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return errno;
+    *ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
+int shma__os_name_inode(const char *bare, uint64_t *ino) {
+    /* glibc's shm_open resolves names under /dev/shm on Linux; stat the same file. */
+    char path[sizeof "/dev/shm/" + SHMA_NAME_MAX];
+    snprintf(path, sizeof path, "/dev/shm/%s", bare);
+    struct stat st;
+    if (stat(path, &st) != 0) return errno;
+    *ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
 int shma__os_unmap(void *addr, uint64_t size) { return munmap(addr, (size_t)size) == 0 ? 0 : errno; }
 
 int shma__os_close(int fd) {

@@ -189,23 +189,18 @@ int shma__reaper_start(int *sock_out, int *pid_out) {
         _exit(reaper < 0 ? 1 : 0);
     }
     close(sv[1]);
-    int status = 0, err = 0;
-    while (waitpid(mid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            err = errno;
-            break;
-        }
+    /* The intermediate's exit status says nothing reliable (under valgrind it can carry the
+     * parent's error count), so only the reaper's greeting counts: its first message is its
+     * pid, and once it arrives the reaper is listening. If the second fork failed, every copy
+     * of the reaper's end is closed and recv() reports end-of-file instead. */
+    while (waitpid(mid, NULL, 0) < 0 && errno == EINTR) {
     }
-    if (!err && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) err = EAGAIN;
-
-    /* The reaper's first message is its pid: once it arrives the reaper is listening. */
     char msg[MSG_MAX + 1];
-    ssize_t n = -1;
-    if (!err) {
-        do n = recv(sv[0], msg, sizeof msg, 0);
-        while (n < 0 && errno == EINTR);
-        if (n != (ssize_t)(1 + sizeof(pid_t)) || msg[0] != 'P') err = n < 0 ? errno : EPROTO;
-    }
+    ssize_t n;
+    do n = recv(sv[0], msg, sizeof msg, 0);
+    while (n < 0 && errno == EINTR);
+    int err = 0;
+    if (n != (ssize_t)(1 + sizeof(pid_t)) || msg[0] != 'P') err = n < 0 ? errno : EAGAIN;
     if (err) {
         close(sv[0]);
         return err;
