@@ -47,12 +47,6 @@ static const char help[] =
     "\n"
     "Exit status: 0 created; 1 the name is taken or the memory is not there; 2 usage error.\n";
 
-/* The array of a segment left in place. It is never closed, as closing its owner would remove
- * the segment; the pointer lives here, not on the stack, so leak checkers (LeakSanitizer,
- * valgrind) see it as still reachable at exit rather than lost. volatile: a static that is
- * written and never read is otherwise optimised away, store and all. */
-static shma_array *volatile kept_array;
-
 /* Blocks the signals that end --hold, so that one arriving at any point is left pending for
  * sigwait() instead of killing the process before it has removed its segment. */
 static void block_hold_signals(sigset_t *set) {
@@ -154,8 +148,10 @@ static int run(int argc, char **argv) {
     print_result(arr, seed, cli_fnv1a64(CLI_FNV1A64_INIT, shma_data(arr), shma_nbytes(arr)), json);
 
     if (!hold) {
-        kept_array = arr;
-        return CLI_EXIT_OK;
+        /* Left in place for later processes: `gc` reaps it once this one has exited. */
+        rc = shma_disown(arr);
+        if (rc == SHMA_OK) rc = shma_close(&arr);
+        return rc == SHMA_OK ? CLI_EXIT_OK : cli_lib_error(rc);
     }
     fflush(stdout); /* whoever waits for the segment reads this line before we block */
     if (isatty(STDERR_FILENO)) {

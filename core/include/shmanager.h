@@ -287,6 +287,13 @@ SHMA_API void *shma_data(const shma_array *arr);
  * an unlink failure other than "already gone". */
 SHMA_API int shma_close(shma_array **arr);
 
+/* Gives up ownership: the array stays mapped and usable, but closing it will not unlink its
+ * segment, and its manager (if any) forgets it, so neither shutdown nor the reaper removes
+ * it. For leaving a segment in place on purpose, for processes that come later; something
+ * else must remove it then (shma_unlink(), `shmanager rm`, or `shmanager gc` once its creator
+ * has exited). SHMA_E_STATE for a client array or in a process other than the creator. */
+SHMA_API int shma_disown(shma_array *arr);
+
 /* void f(shma_array **) for the cleanup attribute; ignores the result. */
 SHMA_API void shma_closep(shma_array **arr);
 

@@ -7,6 +7,7 @@
  * no system call beyond the mmap a raw attach makes anyway.
  */
 #include "array.h"
+#include "fill.h"
 #include "os.h"
 
 #include <errno.h>
@@ -57,6 +58,11 @@ static int fail_os(int errnum, const char *what, const char *bare) {
     return shma__fail_errno(shma__code_from_errno(errnum), errnum, "%s '%s'", what, bare);
 }
 
+/* mmap's EINVAL is not a bad name, as shm_open's is: keep its codes apart. */
+static int fail_map(int errnum, const char *bare) {
+    return shma__fail_errno(errnum == ENOMEM ? SHMA_E_NOMEM : SHMA_E_OS, errnum, "cannot map segment '%s'", bare);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Creating
  * ------------------------------------------------------------------------------------------- */
@@ -72,8 +78,9 @@ typedef struct alloc_req {
     uint32_t flags;
 } alloc_req;
 
-/* Creates the segment, maps it, writes its trailer: the common tail of every allocation. */
-static int create_array(shma_manager *mgr, const alloc_req *req, shma_array **out) {
+/* Creates the segment, fills it (zeros, or the copy `src` plans) with its trailer and maps it
+ * (fill.c): the common tail of every allocation and copy. */
+static int create_array(shma_manager *mgr, const alloc_req *req, const shma_copy_plan *src, shma_array **out) {
     shma_meta meta;
     memset(&meta, 0, sizeof meta);
     int err = shma__self_identity(&meta.creator_pid, &meta.creator_start);
@@ -82,6 +89,8 @@ static int create_array(shma_manager *mgr, const alloc_req *req, shma_array **ou
     meta.ndim = req->ndim;
     if (req->ndim > 0) memcpy(meta.shape, req->shape, (size_t)req->ndim * sizeof *req->shape);
     meta.data_bytes = req->nbytes;
+    unsigned char trailer[SHMA_TRAILER_SIZE];
+    shma__trailer_encode(&meta, trailer);
 
     char name[SHMA_NAME_MAX + 1];
     int fd = -1;
@@ -92,15 +101,10 @@ static int create_array(shma_manager *mgr, const alloc_req *req, shma_array **ou
             SHMA_FORWARD(shma__name_random(name));
         }
         if (mgr) SHMA_FORWARD(shma__manager_begin(mgr, name));
-        err = shma__os_create(name, req->segment_bytes, &fd);
+        err = shma__os_create(name, &fd);
         if (err == 0) break;
         if (mgr) shma__manager_abort(mgr, name);
-        if (err != EEXIST || req->name || attempt + 1 == NAME_ATTEMPTS) {
-            if (err == ENOSPC || err == EFBIG)
-                return shma__fail_errno(SHMA_E_NOSPC, err, "cannot reserve %llu bytes for segment '%s' in /dev/shm",
-                                        (unsigned long long)req->segment_bytes, name);
-            return fail_os(err, "cannot create segment", name);
-        }
+        if (err != EEXIST || req->name || attempt + 1 == NAME_ATTEMPTS) return fail_os(err, "cannot create segment", name);
     }
 
     /* A random name is never made again by anyone; a chosen one may be, after someone else
@@ -108,12 +112,13 @@ static int create_array(shma_manager *mgr, const alloc_req *req, shma_array **ou
     uint64_t named_ino = 0;
     err = req->name ? shma__os_fd_inode(fd, &named_ino) : 0;
     void *map = NULL;
-    if (!err) err = shma__os_map(fd, req->segment_bytes, req->flags & SHMA_ALLOC_POPULATE, &map);
+    int rc = err ? fail_os(err, "cannot read segment", name) : SHMA_OK;
+    if (rc == SHMA_OK) {
+        shma_fill fill = {name, req->nbytes, req->segment_bytes, src, trailer, req->flags & SHMA_ALLOC_POPULATE};
+        rc = shma__fill_segment(fd, &fill, &map);
+    }
     shma__os_close(fd);
-    int rc = SHMA_OK;
-    if (err) {
-        rc = fail_os(err, "cannot map segment", name);
-    } else if (req->flags & SHMA_ALLOC_HUGEPAGES) {
+    if (rc == SHMA_OK && (req->flags & SHMA_ALLOC_HUGEPAGES)) {
         err = shma__os_advise_hugepages(map, req->segment_bytes);
         if (err)
             rc = err == ENOTSUP ? shma__fail(SHMA_E_UNAVAILABLE, "transparent huge pages for shared memory are "
@@ -131,7 +136,6 @@ static int create_array(shma_manager *mgr, const alloc_req *req, shma_array **ou
         if (mgr) shma__manager_abort(mgr, name);
         return rc;
     }
-    shma__trailer_encode(&meta, (unsigned char *)map + req->segment_bytes - SHMA_TRAILER_SIZE);
     array_set_mapping(arr, map, req->segment_bytes);
     arr->owner = true;
     arr->creator_pid = meta.creator_pid;
@@ -162,7 +166,7 @@ int shma_allocate_ex(shma_manager *mgr, int ndim, const int64_t *shape, const ch
         if (opts->name) SHMA_FORWARD(shma__name_check(opts->name, &req.name));
         req.flags = opts->flags;
     }
-    return create_array(mgr, &req, out);
+    return create_array(mgr, &req, NULL, out);
 }
 
 int shma_allocate(shma_manager *mgr, int ndim, const int64_t *shape, const char *dtype, shma_array **out) {
@@ -183,7 +187,7 @@ int shma_allocate_like(shma_manager *mgr, const shma_view *like, shma_array **ou
     SHMA_FAIL_IF(out == NULL, SHMA_E_ARG, "allocate_like: out is NULL");
     alloc_req req = {0};
     SHMA_FORWARD(like_args(like, &req));
-    return create_array(mgr, &req, out);
+    return create_array(mgr, &req, NULL, out);
 }
 
 int shma_copy(shma_manager *mgr, const shma_view *src, shma_array **out) {
@@ -195,9 +199,9 @@ int shma_copy(shma_manager *mgr, const shma_view *src, shma_array **out) {
     int64_t lo, hi;
     uint64_t nbytes;
     SHMA_FORWARD(shma__view_check(src, &nbytes, &lo, &hi));
-    SHMA_FORWARD(create_array(mgr, &req, out));
-    if (nbytes > 0) shma__copy_to_contiguous((*out)->data, src, nbytes);
-    return SHMA_OK;
+    shma_copy_plan plan;
+    shma__copy_plan(&plan, src, nbytes);
+    return create_array(mgr, &req, &plan, out);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -217,23 +221,30 @@ static int unsafe_args(int ndim, const int64_t *shape, const char *dtype, alloc_
 int shma_allocate_unsafe(shma_manager *mgr, int ndim, const int64_t *shape, const char *dtype, shma_array **out) {
     alloc_req req = {0};
     SHMA_FORWARD(unsafe_args(ndim, shape, dtype, &req));
-    return create_array(mgr, &req, out);
+    return create_array(mgr, &req, NULL, out);
+}
+
+static void like_unsafe_args(const shma_view *like, alloc_req *req) {
+    memset(req, 0, sizeof *req);
+    req->dtype = like->dtype;
+    req->ndim = like->ndim;
+    req->shape = like->shape;
+    req->nbytes = shma__shape_nbytes(like->ndim, like->shape, like->dtype.itemsize);
+    req->segment_bytes = (req->nbytes + SHMA_DATA_ALIGN - 1) / SHMA_DATA_ALIGN * SHMA_DATA_ALIGN + SHMA_TRAILER_SIZE;
 }
 
 int shma_allocate_like_unsafe(shma_manager *mgr, const shma_view *like, shma_array **out) {
-    alloc_req req = {0};
-    req.dtype = like->dtype;
-    req.ndim = like->ndim;
-    req.shape = like->shape;
-    req.nbytes = shma__shape_nbytes(like->ndim, like->shape, like->dtype.itemsize);
-    req.segment_bytes = (req.nbytes + SHMA_DATA_ALIGN - 1) / SHMA_DATA_ALIGN * SHMA_DATA_ALIGN + SHMA_TRAILER_SIZE;
-    return create_array(mgr, &req, out);
+    alloc_req req;
+    like_unsafe_args(like, &req);
+    return create_array(mgr, &req, NULL, out);
 }
 
 int shma_copy_unsafe(shma_manager *mgr, const shma_view *src, shma_array **out) {
-    SHMA_FORWARD(shma_allocate_like_unsafe(mgr, src, out));
-    if ((*out)->nbytes > 0) shma__copy_to_contiguous((*out)->data, src, (*out)->nbytes);
-    return SHMA_OK;
+    alloc_req req;
+    like_unsafe_args(src, &req);
+    shma_copy_plan plan;
+    shma__copy_plan(&plan, src, req.nbytes);
+    return create_array(mgr, &req, &plan, out);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -242,25 +253,50 @@ int shma_copy_unsafe(shma_manager *mgr, const shma_view *src, shma_array **out) 
 
 /* Opens and maps the whole segment. On success *arr is a client array named bare with no
  * shape yet (the caller fills it) and *meta_rc says what the trailer held: SHMA_OK (meta
- * filled), SHMA_E_NOMETA or SHMA_E_CORRUPT (detail set). */
-static int map_segment(const char *bare, bool read_meta, shma_array **arr_out, shma_meta *meta, int *meta_rc) {
+ * filled), SHMA_E_NOMETA or SHMA_E_CORRUPT (detail set).
+ *
+ * The trailer is read with pread, not through the mapping: a system call costs less than the
+ * page fault that touching the trailer's page would, and leaves that page unmapped until the
+ * caller wants it. `expect` (0 when unknown) is the segment size the caller's shape implies:
+ * then one read of the trailer there, asking for a byte more, both finds the trailer and
+ * shows that the segment ends right after it, which saves the fstat a raw attach makes. */
+static int map_segment(const char *bare, bool read_meta, uint64_t expect, shma_array **arr_out, shma_meta *meta,
+                       int *meta_rc) {
     int fd;
-    uint64_t size;
-    int err = shma__os_open(bare, &fd, &size);
+    int err = shma__os_open(bare, &fd);
     if (err == ENOENT) return shma__fail(SHMA_E_NOTFOUND, "no shared-memory segment named '%s'", bare);
     if (err) return fail_os(err, "cannot open segment", bare);
+    unsigned char tail[SHMA_TRAILER_SIZE + 1];
+    size_t got = 0;
+    uint64_t size = 0;
+    if (read_meta && expect >= SHMA_TRAILER_SIZE) {
+        err = shma__os_read(fd, tail, sizeof tail, expect - SHMA_TRAILER_SIZE, &got);
+        if (!err && got == SHMA_TRAILER_SIZE) size = expect;
+        else got = 0;
+    }
+    if (!err && size == 0) {
+        err = shma__os_size(fd, &size);
+        if (!err && read_meta && size >= SHMA_TRAILER_SIZE)
+            err = shma__os_read(fd, tail, SHMA_TRAILER_SIZE, size - SHMA_TRAILER_SIZE, &got);
+    }
+    if (err) {
+        shma__os_close(fd);
+        return fail_os(err, "cannot read segment", bare);
+    }
     void *map = NULL;
     if (size > 0) err = shma__os_map(fd, size, false, &map);
     shma__os_close(fd);
-    if (err) return fail_os(err, "cannot map segment", bare);
+    if (err) return fail_map(err, bare);
 
     *meta_rc = SHMA_E_NOMETA;
     if (read_meta) {
-        if (size >= SHMA_TRAILER_SIZE)
-            *meta_rc = shma__trailer_decode((const unsigned char *)map + size - SHMA_TRAILER_SIZE, size, meta);
-        else
+        if (size < SHMA_TRAILER_SIZE)
             shma__fail(SHMA_E_NOMETA, "segment '%s' holds %llu bytes, too few for shmanager metadata", bare,
                        (unsigned long long)size);
+        else if (got < SHMA_TRAILER_SIZE)
+            *meta_rc = shma__fail(SHMA_E_CORRUPT, "segment '%s' shrank while its metadata was read", bare);
+        else
+            *meta_rc = shma__trailer_decode(tail, size, meta);
     }
     static const shma_dtype no_dtype = {"|u1", 'u', '|', 1};
     shma_array *arr = array_new(bare, 0, NULL, &no_dtype, 0);
@@ -309,7 +345,9 @@ static int attach_checked(const char *bare, int ndim, const int64_t *shape, cons
     shma_array *arr;
     shma_meta meta;
     int meta_rc;
-    SHMA_FORWARD(map_segment(bare, true, &arr, &meta, &meta_rc));
+    uint64_t expect = 0;
+    if (shma__segment_size(nbytes, &expect) != SHMA_OK) expect = 0;
+    SHMA_FORWARD(map_segment(bare, true, expect, &arr, &meta, &meta_rc));
     int rc = SHMA_OK;
     if (meta_rc == SHMA_OK) {
         if (!same_shape(ndim, shape, &meta) || strcmp(dtype->str, meta.dtype.str) != 0)
@@ -347,7 +385,7 @@ int shma_attach_name(const char *name, shma_array **out) {
     shma_array *arr;
     shma_meta meta;
     int meta_rc;
-    SHMA_FORWARD(map_segment(bare, true, &arr, &meta, &meta_rc));
+    SHMA_FORWARD(map_segment(bare, true, 0, &arr, &meta, &meta_rc));
     if (meta_rc != SHMA_OK) {
         array_free(arr);
         if (meta_rc == SHMA_E_NOMETA)
@@ -377,7 +415,7 @@ int shma_attach_unsafe(const char *name, int ndim, const int64_t *shape, const c
     shma_array *arr;
     shma_meta meta;
     int meta_rc;
-    SHMA_FORWARD(map_segment(bare, false, &arr, &meta, &meta_rc));
+    SHMA_FORWARD(map_segment(bare, false, 0, &arr, &meta, &meta_rc));
     array_shape(arr, ndim, shape, &dt, shma__shape_nbytes(ndim, shape, dt.itemsize));
     *out = arr;
     return SHMA_OK;
@@ -426,12 +464,23 @@ int shma_close(shma_array **parr) {
         int err = shma__array_unlink_own(arr);
         if (err && err != ENOENT) rc = fail_os(err, "close: cannot unlink segment", arr->name);
     }
-    if (arr->mgr) shma__manager_release(arr->mgr, arr);
+    if (arr->mgr) shma__manager_release(arr);
     array_free(arr);
     return rc;
 }
 
 void shma_closep(shma_array **arr) { (void)shma_close(arr); }
+
+int shma_disown(shma_array *arr) {
+    SHMA_FAIL_IF(arr == NULL, SHMA_E_ARG, "disown: array is NULL");
+    SHMA_FAIL_IF(!arr->owner, SHMA_E_STATE, "disown: segment '%s' is not owned by this array", arr->name);
+    SHMA_FAIL_IF(arr->creator_pid != (int64_t)getpid(), SHMA_E_STATE,
+                 "disown: segment '%s' was created by process %lld, not this one", arr->name,
+                 (long long)arr->creator_pid);
+    if (arr->mgr) shma__manager_release(arr);
+    arr->owner = false;
+    return SHMA_OK;
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Handles, inspection, unlink

@@ -38,9 +38,10 @@ int shma__manager_begin(shma_manager *mgr, const char *bare);
 void shma__manager_abort(shma_manager *mgr, const char *bare);
 void shma__manager_adopt(shma_manager *mgr, shma_array *arr);
 
-/* Called by shma_close() for an array with arr->mgr set, after it unlinked the segment (or
- * decided not to): the manager forgets the array. */
-void shma__manager_release(shma_manager *mgr, shma_array *arr);
+/* Called by shma_close() for an array that had a manager, after it unlinked the segment (or
+ * decided not to): the manager forgets the array. Safe against a concurrent shutdown of the
+ * manager, which may already have detached it (arr->mgr is re-read under the lock). */
+void shma__manager_release(shma_array *arr);
 
 /* The reaper (reaper.c): a watchdog process reached through a SOCK_SEQPACKET socket. */
 int shma__reaper_start(int *sock, int *pid);          /* 0 or errno */

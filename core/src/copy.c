@@ -1,25 +1,23 @@
 /*
- * copy.c: gathering a strided view into a C-contiguous buffer.
+ * copy.c: gathering a strided view into a C-contiguous buffer, whole or a byte range at a time.
  *
  * The view is first simplified (size-1 dimensions dropped, dimensions that are contiguous with
  * their inner neighbour merged), so a sliced-but-contiguous-rows source becomes a few long
  * memcpy calls. What remains is either a plain odometer walk over rows, or, when the source's
- * innermost dimension is not its fastest-moving one (a transpose), a walk in square tiles so
- * that both the reads and the writes of a tile stay in cache.
+ * innermost dimension is not its fastest-moving one (a transpose), a walk over bands of rows,
+ * column by column, so that every source cache line is read once and used whole while the
+ * band's output rows (a few KiB each) stay in cache.
+ *
+ * A range of the output can be produced on its own (shma__copy_range), so a caller can gather
+ * a large copy piece by piece into a small cache-resident buffer, or split it between threads.
  */
 #include "internal.h"
 
 #include <string.h>
 
-#define TILE_BYTES 4096 /* a tile's rows are this long at most: tile = TILE_BYTES / itemsize */
+enum { PLAN_CONTIGUOUS, PLAN_ROWS, PLAN_TILED };
 
-typedef struct simple_view {
-    int ndim;
-    int64_t shape[SHMA_MAX_NDIM];
-    int64_t strides[SHMA_MAX_NDIM];
-} simple_view;
-
-static void simplify(const shma_view *src, simple_view *v) {
+static void simplify(const shma_view *src, shma_copy_plan *v) {
     v->ndim = 0;
     for (int i = 0; i < src->ndim; i++) {
         if (src->shape[i] == 1) continue;
@@ -43,6 +41,37 @@ static void simplify(const shma_view *src, simple_view *v) {
     if (v->ndim > 0) v->ndim = out + 1;
 }
 
+static int64_t abs64(int64_t x) { return x < 0 ? -x : x; }
+
+void shma__copy_plan(shma_copy_plan *p, const shma_view *src, uint64_t nbytes) {
+    p->base = src->data;
+    p->itemsize = src->dtype.itemsize;
+    p->nbytes = nbytes;
+    p->ndim = 0;
+    /* An empty view's strides and data are never followed (they may be NULL). */
+    if (nbytes > 0) simplify(src, p);
+    if (nbytes == 0 || p->ndim == 0 || (p->ndim == 1 && p->strides[0] == (int64_t)p->itemsize)) {
+        p->kind = PLAN_CONTIGUOUS;
+        p->row_elems = (int64_t)(nbytes / p->itemsize);
+        p->tile = 1;
+        return;
+    }
+    int last = p->ndim - 1;
+    p->row_elems = p->shape[last];
+    /* Transposed-like: the inner dimension jumps further than the one above it. */
+    bool tiled = p->ndim == 2 && p->strides[1] != (int64_t)p->itemsize && abs64(p->strides[0]) < abs64(p->strides[1]);
+    p->kind = tiled ? PLAN_TILED : PLAN_ROWS;
+    /* A transpose reads its source a band of rows at a time: one cache line of each column. */
+    int64_t band = 64 / (int64_t)p->itemsize;
+    p->tile = tiled && band > 1 ? band : 1;
+}
+
+const void *shma__copy_source_if_contiguous(const shma_copy_plan *p) {
+    return p->kind == PLAN_CONTIGUOUS ? p->base : NULL;
+}
+
+uint64_t shma__copy_unit(const shma_copy_plan *p) { return (uint64_t)p->row_elems * p->itemsize * (uint64_t)p->tile; }
+
 /* Copies `n` elements of `itemsize` bytes spaced `stride` apart into dst, contiguously. The
  * fixed sizes let the compiler turn each memcpy into one load and store. */
 static void gather_row(char *dst, const char *src, int64_t n, int64_t stride, uint32_t itemsize) {
@@ -62,56 +91,117 @@ static void gather_row(char *dst, const char *src, int64_t n, int64_t stride, ui
     }
 }
 
-/* A 2-D source whose rows are strided: read it in tiles, each written row by row. */
-static void copy_tiled_2d(char *dst, const char *src, const simple_view *v, uint32_t itemsize) {
-    int64_t rows = v->shape[0], cols = v->shape[1];
-    int64_t rs = v->strides[0], cs = v->strides[1];
-    int64_t tile = TILE_BYTES / itemsize >= 64 ? 64 : (int64_t)(TILE_BYTES / itemsize);
-    if (tile < 1) tile = 1;
+/* Source address of the first element of output row `row` (rows of row_elems elements). */
+static const char *row_source(const shma_copy_plan *p, int64_t row) {
+    const char *a = p->base;
+    for (int d = p->ndim - 2; d >= 0 && row > 0; d--) {
+        a += (row % p->shape[d]) * p->strides[d];
+        row /= p->shape[d];
+    }
+    return a;
+}
+
+/* How many source columns ahead a transpose prefetches: each column's elements sit in their
+ * own cache line (usually their own page), which no hardware prefetcher predicts. */
+#define PREFETCH_COLUMNS 24
+
+/* Rows [r0, r0 + band) of a 2-D source whose rows are strided (a transpose), band <= 64: the
+ * band's elements of one source column are read together (with band = 64 / itemsize they are
+ * one cache line, used whole), then the next column, writing the band's rows side by side. */
+#define BAND_CASE(sz)                                                                              \
+    case sz:                                                                                       \
+        for (int64_t c = 0; c < cols; c++) {                                                       \
+            if (c + PREFETCH_COLUMNS < cols) __builtin_prefetch(src + (c + PREFETCH_COLUMNS) * cs); \
+            const char *s = src + c * cs;                                                          \
+            char *d = dst + c * sz;                                                                \
+            for (int64_t r = 0; r < band; r++) memcpy(d + r * dst_row, s + r * rs, sz);           \
+        }                                                                                          \
+        return;
+
+static void copy_band(const char *src, int64_t band, int64_t cols, int64_t rs, int64_t cs, uint32_t itemsize,
+                      char *dst) {
     int64_t dst_row = cols * itemsize;
-    for (int64_t r0 = 0; r0 < rows; r0 += tile) {
-        int64_t r1 = r0 + tile < rows ? r0 + tile : rows;
-        for (int64_t c0 = 0; c0 < cols; c0 += tile) {
-            int64_t c1 = c0 + tile < cols ? c0 + tile : cols;
-            for (int64_t r = r0; r < r1; r++)
-                gather_row(dst + r * dst_row + c0 * itemsize, src + r * rs + c0 * cs, c1 - c0, cs, itemsize);
+    switch (itemsize) {
+        BAND_CASE(1)
+        BAND_CASE(2)
+        BAND_CASE(4)
+        BAND_CASE(8)
+        BAND_CASE(16)
+    default:
+        for (int64_t c = 0; c < cols; c++)
+            for (int64_t r = 0; r < band; r++) memcpy(dst + r * dst_row + c * itemsize, src + r * rs + c * cs, itemsize);
+    }
+}
+#undef BAND_CASE
+
+/* Rows [r0, r1) of a transposed 2-D source, a band of p->tile rows at a time, into dst (which
+ * holds row r0 first). */
+static void copy_tiled_rows(const shma_copy_plan *p, int64_t r0, int64_t r1, char *dst) {
+    int64_t cols = p->shape[1], rs = p->strides[0], cs = p->strides[1];
+    int64_t dst_row = cols * p->itemsize;
+    for (int64_t r = r0; r < r1; r += p->tile) {
+        int64_t band = r1 - r < p->tile ? r1 - r : p->tile;
+        copy_band(p->base + r * rs, band, cols, rs, cs, p->itemsize, dst + (r - r0) * dst_row);
+    }
+}
+
+/* Rows [r0, r0 + count) by an odometer over the outer dimensions, one row at a time. */
+static void copy_rows(const shma_copy_plan *p, int64_t r0, int64_t count, char *dst) {
+    int last = p->ndim - 1;
+    int64_t inner = p->row_elems, inner_stride = p->strides[last];
+    int64_t row_bytes = inner * p->itemsize;
+    int64_t idx[SHMA_MAX_NDIM];
+    int64_t rest = r0;
+    for (int d = last - 1; d >= 0; d--) {
+        idx[d] = rest % p->shape[d];
+        rest /= p->shape[d];
+    }
+    const char *row = row_source(p, r0);
+    for (int64_t done = 0; done < count; done++, dst += row_bytes) {
+        if (inner_stride == (int64_t)p->itemsize) memcpy(dst, row, (size_t)row_bytes);
+        else gather_row(dst, row, inner, inner_stride, p->itemsize);
+        for (int d = last - 1; d >= 0; d--) {
+            row += p->strides[d];
+            if (++idx[d] < p->shape[d]) break;
+            row -= p->strides[d] * p->shape[d];
+            idx[d] = 0;
         }
     }
 }
 
-void shma__copy_to_contiguous(void *dst_, const shma_view *src, uint64_t nbytes) {
+void shma__copy_range(const shma_copy_plan *p, uint64_t off, uint64_t len, void *dst_) {
     char *dst = dst_;
-    const char *base = src->data;
-    uint32_t itemsize = src->dtype.itemsize;
-    simple_view v;
-    simplify(src, &v);
-
-    if (v.ndim == 0 || (v.ndim == 1 && v.strides[0] == (int64_t)itemsize)) {
-        memcpy(dst, base, nbytes);
+    if (len == 0) return;
+    if (p->kind == PLAN_CONTIGUOUS) {
+        memcpy(dst, p->base + off, (size_t)len);
         return;
     }
-    int last = v.ndim - 1;
-    int64_t inner = v.shape[last], inner_stride = v.strides[last];
-    /* Transposed-like: the inner dimension jumps further than the one above it. */
-    bool tiled = v.ndim == 2 && inner_stride != (int64_t)itemsize &&
-                 (v.strides[0] < 0 ? -v.strides[0] : v.strides[0]) < (inner_stride < 0 ? -inner_stride : inner_stride);
-    if (tiled) {
-        copy_tiled_2d(dst, base, &v, itemsize);
-        return;
+    uint32_t itemsize = p->itemsize;
+    int last = p->ndim - 1;
+    int64_t inner = p->row_elems;
+    int64_t e = (int64_t)(off / itemsize), end = (int64_t)((off + len) / itemsize);
+    int64_t row = e / inner, col = e % inner;
+    /* A partial first row, whole rows, a partial last row. */
+    if (col != 0) {
+        int64_t n = inner - col < end - e ? inner - col : end - e;
+        gather_row(dst, row_source(p, row) + col * p->strides[last], n, p->strides[last], itemsize);
+        dst += n * itemsize;
+        e += n;
+        row++;
     }
+    int64_t whole = (end - e) / inner;
+    if (whole > 0) {
+        if (p->kind == PLAN_TILED) copy_tiled_rows(p, row, row + whole, dst);
+        else copy_rows(p, row, whole, dst);
+        dst += whole * inner * itemsize;
+        e += whole * inner;
+        row += whole;
+    }
+    if (e < end) gather_row(dst, row_source(p, row), end - e, p->strides[last], itemsize);
+}
 
-    /* Odometer over the outer dimensions, one row of `inner` elements at a time. */
-    int64_t idx[SHMA_MAX_NDIM] = {0};
-    const char *row = base;
-    int64_t row_bytes = inner * itemsize;
-    for (uint64_t done = 0; done < nbytes; done += (uint64_t)row_bytes, dst += row_bytes) {
-        if (inner_stride == (int64_t)itemsize) memcpy(dst, row, (size_t)row_bytes);
-        else gather_row(dst, row, inner, inner_stride, itemsize);
-        for (int d = last - 1; d >= 0; d--) {
-            row += v.strides[d];
-            if (++idx[d] < v.shape[d]) break;
-            row -= v.strides[d] * v.shape[d];
-            idx[d] = 0;
-        }
-    }
+void shma__copy_to_contiguous(void *dst, const shma_view *src, uint64_t nbytes) {
+    shma_copy_plan p;
+    shma__copy_plan(&p, src, nbytes);
+    shma__copy_range(&p, 0, nbytes, dst);
 }

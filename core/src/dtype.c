@@ -484,31 +484,78 @@ static int parse(const char *s, shma_dtype *out, bool report) {
  * Entry points
  * ------------------------------------------------------------------------------------------- */
 
+/* The spellings NumPy's own dtype.str gives ("<f8", "|u1", "c16": a numeric kind with a one- or
+ * two-digit size, optionally after a byte order) and the names of the table, resolved in a few
+ * steps. parse() reaches the same type_from_kind_size() or type_from_name() result and the same
+ * finish() for each of them (none is a datetime, a type code, a flexible size, or holds a comma
+ * or a control character), so this only takes a shortcut; anything else, or any rejection, is
+ * left to parse(). Each byte is read only if the one before it was not the NUL. */
+static bool parse_common(const char *s, shma_dtype *out) {
+    const char *t = is_order(s[0]) ? s + 1 : s;
+    type_desc td;
+    if (t[0] >= 'a' && t[0] <= 'z' && is_digit(t[1]) && (t[2] == '\0' || (is_digit(t[2]) && t[3] == '\0'))) {
+        int size = t[2] == '\0' ? t[1] - '0' : (t[1] - '0') * 10 + (t[2] - '0');
+        if (!type_from_kind_size(t[0], size, &td)) return false;
+        spec sp = spec_from_type(td, t == s ? 0 : s[0]);
+        return finish(&sp, s, out, false) == SHMA_OK;
+    }
+    if (t == s && type_from_name(s, &td)) {
+        spec sp = spec_from_type(td, 0);
+        return finish(&sp, s, out, false) == SHMA_OK;
+    }
+    return false;
+}
+
+/* The last few strings parsed successfully and their results, per thread: a program makes and
+ * attaches its arrays with a handful of dtypes (and an attach parses two: the caller's and the
+ * trailer's), so a repeated parse costs a comparison. Parsing is a pure function of the string,
+ * so an entry is never stale, in any thread or after fork(). Strings of SHMA_DTYPE_STR_MAX
+ * bytes or more are not remembered. */
+#define MEMO_ENTRIES 4
+
+static _Thread_local struct {
+    struct {
+        char in[SHMA_DTYPE_STR_MAX]; /* "" when empty: no dtype string is empty */
+        shma_dtype out;
+    } entry[MEMO_ENTRIES];
+    unsigned next;
+} memo;
+
+static bool memo_find(const char *s, size_t len, shma_dtype *out) {
+    for (int i = 0; i < MEMO_ENTRIES; i++)
+        if (memo.entry[i].in[0] != '\0' && memcmp(memo.entry[i].in, s, len + 1) == 0) {
+            *out = memo.entry[i].out;
+            return true;
+        }
+    return false;
+}
+
+static void memo_add(const char *s, size_t len, const shma_dtype *d) {
+    unsigned i = memo.next++ % MEMO_ENTRIES;
+    memcpy(memo.entry[i].in, s, len + 1);
+    memo.entry[i].out = *d;
+}
+
+/* parse() behind the memo and the common-spelling shortcut; report as parse(). */
+static int parse_remembered(const char *s, shma_dtype *out, bool report) {
+    size_t len = strnlen(s, SHMA_DTYPE_STR_MAX);
+    bool memorable = len > 0 && len < SHMA_DTYPE_STR_MAX;
+    if (memorable && memo_find(s, len, out)) return SHMA_OK;
+    if (!parse_common(s, out)) SHMA_FORWARD(parse(s, out, report));
+    if (memorable) memo_add(s, len, out);
+    return SHMA_OK;
+}
+
 int shma_dtype_parse(const char *s, shma_dtype *out) {
     SHMA_FAIL_IF(s == NULL, SHMA_E_ARG, "dtype string is NULL");
     SHMA_FAIL_IF(out == NULL, SHMA_E_ARG, "dtype output pointer is NULL");
     shma_dtype d;
-    SHMA_FORWARD(parse(s, &d, true));
+    SHMA_FORWARD(parse_remembered(s, &d, true));
     *out = d;
     return SHMA_OK;
 }
 
 int shma__dtype_lookup_fast(const char *s, shma_dtype *out) {
     if (s == NULL) return SHMA_E_DTYPE;
-    /* A numeric kind with a one- or two-digit size ("f8", "<i4", "c16"), optionally after a
-     * byte order: what NumPy's own dtype.str gives. Each byte is read only if the one before
-     * it was not the NUL. */
-    const char *t = is_order(s[0]) ? s + 1 : s;
-    type_desc td;
-    if (t[0] >= 'a' && t[0] <= 'z' && is_digit(t[1]) && (t[2] == '\0' || (is_digit(t[2]) && t[3] == '\0'))) {
-        int size = t[2] == '\0' ? t[1] - '0' : (t[1] - '0') * 10 + (t[2] - '0');
-        if (type_from_kind_size(t[0], size, &td)) {
-            spec sp = spec_from_type(td, t == s ? 0 : s[0]);
-            return finish(&sp, s, out, false);
-        }
-    } else if (t == s && type_from_name(s, &td)) {
-        spec sp = spec_from_type(td, 0);
-        return finish(&sp, s, out, false);
-    }
-    return parse(s, out, false);
+    return parse_remembered(s, out, false);
 }

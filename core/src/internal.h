@@ -133,9 +133,37 @@ int shma__trailer_decode(const unsigned char *tail, uint64_t segment_bytes, shma
  * Strided copy (copy.c)
  * ------------------------------------------------------------------------------------------- */
 
+/* How to gather a view in C order, worked out once: the view with size-1 dimensions dropped
+ * and mergeable ones merged, and the method (memcpy, rows, or tiles for a transpose). */
+typedef struct shma_copy_plan {
+    const char *base;
+    uint32_t itemsize;
+    uint64_t nbytes;
+    int kind;
+    int ndim;
+    int64_t row_elems; /* elements per row of the output: its innermost simplified dimension */
+    int64_t tile;      /* rows gathered together: 64 / itemsize for a transpose, else 1 */
+    int64_t shape[SHMA_MAX_NDIM];
+    int64_t strides[SHMA_MAX_NDIM];
+} shma_copy_plan;
+
+/* Plans the copy of src (already validated; nbytes = product(shape) * itemsize). */
+void shma__copy_plan(shma_copy_plan *p, const shma_view *src, uint64_t nbytes);
+
+/* The source address when the output is the nbytes bytes there, unchanged; else NULL. */
+const void *shma__copy_source_if_contiguous(const shma_copy_plan *p);
+
+/* The output bytes worth gathering together: a whole row, or for a transpose as many rows as
+ * one source cache line feeds. A range that is a multiple of it, at an offset that is, copies
+ * fastest. */
+uint64_t shma__copy_unit(const shma_copy_plan *p);
+
+/* Writes output bytes [off, off + len) of the plan into dst[0..len). off and len are multiples
+ * of the itemsize and off + len <= nbytes. Pure: reads the source, writes dst, nothing else. */
+void shma__copy_range(const shma_copy_plan *p, uint64_t off, uint64_t len, void *dst);
+
 /* Copies the elements of src (already validated, nbytes = product(shape) * itemsize) into the
- * C-contiguous buffer dst, in C order. Chooses memcpy for contiguous sources and blocked loops
- * for transposed ones. */
+ * C-contiguous buffer dst, in C order: shma__copy_range() of the whole output. */
 void shma__copy_to_contiguous(void *dst, const shma_view *src, uint64_t nbytes);
 
 /* ---------------------------------------------------------------------------------------------

@@ -57,12 +57,10 @@ static void registry_add(shma_manager *mgr) {
     pthread_mutex_unlock(&registry_lock);
 }
 
-static void registry_remove(shma_manager *mgr) {
-    pthread_mutex_lock(&registry_lock);
+static void registry_remove_locked(shma_manager *mgr) {
     if (mgr->reg_prev) mgr->reg_prev->reg_next = mgr->reg_next;
     else registry_head = mgr->reg_next;
     if (mgr->reg_next) mgr->reg_next->reg_prev = mgr->reg_prev;
-    pthread_mutex_unlock(&registry_lock);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -137,13 +135,20 @@ static void unlink_from_list(shma_manager *mgr, shma_array *arr) {
     mgr->count--;
 }
 
-void shma__manager_release(shma_manager *mgr, shma_array *arr) {
-    pthread_mutex_lock(&mgr->lock);
-    /* A forked child's copy of the manager shares the parent's reaper socket: only the
-     * creator may tell the reaper anything. */
-    if (mgr->reaper_sock >= 0 && in_creator(mgr)) shma__reaper_send(mgr->reaper_sock, '-', arr->name);
-    unlink_from_list(mgr, arr);
-    pthread_mutex_unlock(&mgr->lock);
+void shma__manager_release(shma_array *arr) {
+    /* Shutdown detaches arrays while holding registry_lock, so arr->mgr read under it is
+     * either a live manager or NULL, never one being freed. */
+    pthread_mutex_lock(&registry_lock);
+    shma_manager *mgr = arr->mgr;
+    if (mgr) {
+        pthread_mutex_lock(&mgr->lock);
+        /* A forked child's copy of the manager shares the parent's reaper socket: only the
+         * creator may tell the reaper anything. */
+        if (mgr->reaper_sock >= 0 && in_creator(mgr)) shma__reaper_send(mgr->reaper_sock, '-', arr->name);
+        unlink_from_list(mgr, arr);
+        pthread_mutex_unlock(&mgr->lock);
+    }
+    pthread_mutex_unlock(&registry_lock);
 }
 
 int shma_manager_shutdown(shma_manager **pmgr) {
@@ -152,7 +157,8 @@ int shma_manager_shutdown(shma_manager **pmgr) {
     *pmgr = NULL;
     bool creator = in_creator(mgr);
     int rc = SHMA_OK;
-    registry_remove(mgr);
+    pthread_mutex_lock(&registry_lock);
+    registry_remove_locked(mgr);
     pthread_mutex_lock(&mgr->lock);
     while (mgr->head) {
         shma_array *arr = mgr->head;
@@ -168,6 +174,7 @@ int shma_manager_shutdown(shma_manager **pmgr) {
     }
     int sock = mgr->reaper_sock;
     pthread_mutex_unlock(&mgr->lock);
+    pthread_mutex_unlock(&registry_lock);
     if (sock >= 0) {
         if (creator) {
             int err = shma__reaper_stop(sock);

@@ -15,7 +15,12 @@ static int check_bytes(const char *name, size_t len, const char **bare) {
     SHMA_FAIL_IF(bare_len > SHMA_NAME_MAX, SHMA_E_NAME,
                  "name is %zu characters long (without a leading '/'), more than %d", bare_len,
                  SHMA_NAME_MAX);
-    for (size_t i = start; i < len; i++) {
+    /* A table lookup per byte finds whether any is forbidden (NUL, a control character, '/');
+     * the loop that names the first one runs only then. */
+    static const bool forbidden[256] = {[0x00 ... 0x1f] = true, ['/'] = true, [0x7f] = true};
+    bool bad = false;
+    for (size_t i = start; i < len; i++) bad |= forbidden[(unsigned char)name[i]];
+    for (size_t i = start; bad && i < len; i++) {
         unsigned char c = (unsigned char)name[i];
         SHMA_FAIL_IF(c == '\0', SHMA_E_NAME, "name contains a NUL byte at offset %zu", i);
         SHMA_FAIL_IF(c < 0x20 || c == 0x7f, SHMA_E_NAME,

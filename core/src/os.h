@@ -11,15 +11,40 @@
 #define SHMA_OS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
-/* Creates segment `bare` exclusively (O_CREAT|O_EXCL, mode 0600, close-on-exec), sizes it to
- * `size` bytes (> 0) and reserves its memory, so that a full /dev/shm is ENOSPC here rather
- * than SIGBUS at first touch. On failure after creation the segment is unlinked again. */
-int shma__os_create(const char *bare, uint64_t size, int *fd);
+/* Creates segment `bare` exclusively (O_CREAT|O_EXCL, mode 0600, close-on-exec) with size 0.
+ * The caller gives it its size and content with the calls below, and unlinks it on failure. */
+int shma__os_create(const char *bare, int *fd);
 
-/* Opens an existing segment read-write and reports its current size. */
-int shma__os_open(const char *bare, int *fd, uint64_t *size);
+/* Reserves bytes [off, off + len) (posix_fallocate; grows the file to off + len if shorter):
+ * every page in the range is allocated and zero-filled now, so a full /dev/shm is ENOSPC here
+ * rather than SIGBUS at first touch. len > 0. */
+int shma__os_reserve(int fd, uint64_t off, uint64_t len);
+
+/* Writes the n (<= SHMA_OS_WRITE_MAX_IOV) buffers of iov back to back at offset off (pwritev,
+ * continued after a short write or EINTR), growing the file as needed. Writing allocates every
+ * page it covers, as reserving does, so a full /dev/shm is ENOSPC here too; and tmpfs does not
+ * zero-fill a page that a write fills whole, so this is the cheapest way to fill fresh shared
+ * memory (one copy, no page faults). Unreadable source memory is EFAULT, not a signal. */
+#define SHMA_OS_WRITE_MAX_IOV 4
+int shma__os_write(int fd, const struct iovec *iov, int n, uint64_t off);
+
+/* Reads up to len bytes at offset off into buf with one pread (retried on EINTR); *got is the
+ * count read. A shared-memory file reads whole, so *got < len means the segment ends first:
+ * a second call to confirm it would only cost another system call. */
+int shma__os_read(int fd, void *buf, size_t len, uint64_t off, size_t *got);
+
+/* Bytes free in the file system holding fd (fstatvfs: f_bavail x f_frsize). */
+int shma__os_space(int fd, uint64_t *avail);
+
+/* Opens an existing segment read-write. */
+int shma__os_open(const char *bare, int *fd);
+
+/* The current size of fd's segment (fstat). */
+int shma__os_size(int fd, uint64_t *size);
 
 /* Opens an existing segment read-only and reads its size and, when it holds at least n
  * bytes, its last n bytes into tail (*got = n; else *got = 0). Reading instead of mapping

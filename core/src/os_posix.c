@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,41 +22,77 @@ static void slash_name(const char *bare, char path[SHMA_NAME_MAX + 2]) {
     path[n + 1] = '\0';
 }
 
-int shma__os_create(const char *bare, uint64_t size, int *fd_out) {
+int shma__os_create(const char *bare, int *fd_out) {
     char path[SHMA_NAME_MAX + 2];
     slash_name(bare, path);
     int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return errno;
-    int err = 0;
-    if (ftruncate(fd, (off_t)size) != 0) {
-        err = errno;
-    } else {
-        /* posix_fallocate returns the error instead of setting errno, and is interrupted by
-         * signals on large sizes: a retry continues where the reservation stopped. */
-        do err = posix_fallocate(fd, 0, (off_t)size);
-        while (err == EINTR);
-    }
-    if (err != 0) {
-        shm_unlink(path);
-        close(fd);
-        return err;
-    }
     *fd_out = fd;
     return 0;
 }
 
-int shma__os_open(const char *bare, int *fd_out, uint64_t *size) {
+int shma__os_reserve(int fd, uint64_t off, uint64_t len) {
+    /* posix_fallocate returns the error instead of setting errno, and is interrupted by signals
+     * on large sizes: a retry continues where the reservation stopped. */
+    int err;
+    do err = posix_fallocate(fd, (off_t)off, (off_t)len);
+    while (err == EINTR);
+    return err;
+}
+
+int shma__os_write(int fd, const struct iovec *iov_in, int n, uint64_t off) {
+    struct iovec iov[SHMA_OS_WRITE_MAX_IOV];
+    if (n < 0 || n > SHMA_OS_WRITE_MAX_IOV) return EINVAL;
+    memcpy(iov, iov_in, (size_t)n * sizeof *iov);
+    struct iovec *cur = iov;
+    size_t done = 0; /* bytes of *cur already written */
+    for (;;) {
+        while (n > 0 && done >= cur->iov_len) done -= cur->iov_len, cur++, n--;
+        if (n == 0) return 0;
+        cur->iov_base = (char *)cur->iov_base + done;
+        cur->iov_len -= done;
+        /* Linux writes at most about 2 GiB a call; larger writes come back short, as do
+         * writes a signal interrupts after some progress. */
+        ssize_t w = pwritev(fd, cur, n, (off_t)off);
+        if (w < 0 && errno == EINTR) {
+            done = 0;
+            continue;
+        }
+        if (w < 0) return errno;
+        if (w == 0) return EIO;
+        off += (uint64_t)w;
+        done = (size_t)w;
+    }
+}
+
+int shma__os_read(int fd, void *buf, size_t len, uint64_t off, size_t *got) {
+    ssize_t r;
+    do r = pread(fd, buf, len, (off_t)off);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) return errno;
+    *got = (size_t)r;
+    return 0;
+}
+
+int shma__os_space(int fd, uint64_t *avail) {
+    struct statvfs st;
+    if (fstatvfs(fd, &st) != 0) return errno;
+    *avail = (uint64_t)st.f_bavail * st.f_frsize;
+    return 0;
+}
+
+int shma__os_open(const char *bare, int *fd_out) {
     char path[SHMA_NAME_MAX + 2];
     slash_name(bare, path);
     int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0) return errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        return err;
-    }
     *fd_out = fd;
+    return 0;
+}
+
+int shma__os_size(int fd, uint64_t *size) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return errno;
     *size = (uint64_t)st.st_size;
     return 0;
 }

@@ -18,13 +18,12 @@
  *       48    16  dtype: its canonical string (shma_dtype.str), NUL-padded
  *       64   512  shape: 64 x u64, dims past ndim zero, each <= INT64_MAX
  *      576    56  reserved, zero
- *      632     8  checksum, u64: FNV-1a 64 over bytes 0..631
+ *      632     8  checksum, u64: XXH64 (seed 0) of bytes 0..631
  *
- * FNV-1a is fast, has no tables and changes its value for any single changed byte (each step
- * is a bijection of the state), which is what it is here for: catching a torn or scribbled
- * trailer, not an adversary. A reader checks magic, then version and size (a later version may
- * change what the checksum covers), then the checksum, then every field. Every byte is
- * pinned, so an accepted trailer re-encodes to the same bytes.
+ * The checksum (see xxh64() below) is there to catch a torn or scribbled trailer, not an
+ * adversary. A reader checks magic, then version and size (a later version may change what
+ * the checksum covers), then the checksum, then every field. Every byte is pinned, so an
+ * accepted trailer re-encodes to the same bytes.
  */
 #include "internal.h"
 
@@ -54,40 +53,97 @@ _Static_assert(sizeof MAGIC - 1 == 8, "magic is 8 bytes");
 _Static_assert(OFF_RESERVED <= OFF_CHECKSUM, "fields fit before the checksum");
 _Static_assert(SHMA_TRAILER_SIZE % SHMA_DATA_ALIGN == 0, "trailer keeps the segment aligned");
 
+/* Little-endian loads and stores through memcpy: one instruction each on a little-endian host
+ * (a byte loop is not always recognised as one), a byte swap on a big-endian one. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define LE32(v) __builtin_bswap32(v)
+#define LE64(v) __builtin_bswap64(v)
+#else
+#define LE32(v) (v)
+#define LE64(v) (v)
+#endif
+
 static void put_u32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+    v = LE32(v);
+    memcpy(p, &v, 4);
 }
 
 static void put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+    v = LE64(v);
+    memcpy(p, &v, 8);
 }
 
 static uint32_t get_u32(const unsigned char *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return LE32(v);
 }
 
 static uint64_t get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return LE64(v);
 }
 
-static uint64_t fnv1a64(const unsigned char *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3u;
+/* Whether p[0..n) are all zero: eight bytes at a time, then the rest. */
+static bool all_zero(const unsigned char *p, size_t n) {
+    uint64_t any = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) any |= get_u64(p + i);
+    for (; i < n; i++) any |= p[i];
+    return any == 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Checksum: XXH64 with seed 0 (Yann Collet's xxHash, the 64-bit variant), so any reader can
+ * check a trailer with a stock xxHash library: XXH64(tail, 632, 0). It reads eight bytes at a
+ * time over four independent lanes, about ten times fewer instructions than the byte-wise
+ * FNV-1a it replaced, and every round is a bijection of its lane for a fixed input word (and
+ * of the word for a fixed lane), so any change confined to one 8-byte word, in particular any
+ * single changed byte, changes the sum.
+ * ------------------------------------------------------------------------------------------- */
+
+#define XXH_P1 0x9E3779B185EBCA87u
+#define XXH_P2 0xC2B2AE3D27D4EB4Fu
+#define XXH_P3 0x165667B19E3779F9u
+#define XXH_P4 0x85EBCA77C2B2AE63u
+#define XXH_P5 0x27D4EB2F165667C5u
+
+static uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static uint64_t xxh_round(uint64_t acc, uint64_t word) {
+    acc += word * XXH_P2;
+    return rotl64(acc, 31) * XXH_P1;
+}
+
+static uint64_t xxh_merge(uint64_t h, uint64_t lane) {
+    h ^= xxh_round(0, lane);
+    return h * XXH_P1 + XXH_P4;
+}
+
+/* XXH64(p, n, seed 0) for n a multiple of 8 and at least 32, as the trailer's 632 bytes are. */
+static uint64_t xxh64(const unsigned char *p, size_t n) {
+    uint64_t v1 = XXH_P1 + XXH_P2, v2 = XXH_P2, v3 = 0, v4 = 0 - XXH_P1;
+    const unsigned char *end = p + n, *stripes_end = p + n / 32 * 32;
+    for (; p < stripes_end; p += 32) {
+        v1 = xxh_round(v1, get_u64(p));
+        v2 = xxh_round(v2, get_u64(p + 8));
+        v3 = xxh_round(v3, get_u64(p + 16));
+        v4 = xxh_round(v4, get_u64(p + 24));
     }
+    uint64_t h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
+    h = xxh_merge(xxh_merge(xxh_merge(xxh_merge(h, v1), v2), v3), v4);
+    h += n;
+    for (; p < end; p += 8) h = rotl64(h ^ xxh_round(0, get_u64(p)), 27) * XXH_P1 + XXH_P4;
+    h ^= h >> 33;
+    h *= XXH_P2;
+    h ^= h >> 29;
+    h *= XXH_P3;
+    h ^= h >> 32;
     return h;
 }
 
-static bool all_zero(const unsigned char *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != 0) return false;
-    return true;
-}
+_Static_assert((SHMA_TRAILER_SIZE - 8) % 8 == 0 && SHMA_TRAILER_SIZE - 8 >= 32, "xxh64() handles the summed length");
 
 int shma__segment_size(uint64_t data_bytes, uint64_t *segment_bytes) {
     const uint64_t limit = (uint64_t)INT64_MAX - SHMA_TRAILER_SIZE - (SHMA_DATA_ALIGN - 1);
@@ -114,7 +170,7 @@ void shma__trailer_encode(const shma_meta *m, unsigned char out[SHMA_TRAILER_SIZ
     /* strnlen: the string fills at most SHMA_DTYPE_STR_MAX - 1 bytes, the rest stays NUL. */
     memcpy(out + OFF_DTYPE, m->dtype.str, strnlen(m->dtype.str, SHMA_DTYPE_STR_MAX - 1));
     for (int k = 0; k < m->ndim; k++) put_u64(out + OFF_SHAPE + 8 * k, (uint64_t)m->shape[k]);
-    put_u64(out + OFF_CHECKSUM, fnv1a64(out, OFF_CHECKSUM));
+    put_u64(out + OFF_CHECKSUM, xxh64(out, OFF_CHECKSUM));
 }
 
 int shma__trailer_decode(const unsigned char *shared_tail, uint64_t segment_bytes, shma_meta *out) {
@@ -133,7 +189,7 @@ int shma__trailer_decode(const unsigned char *shared_tail, uint64_t segment_byte
     uint32_t size = get_u32(tail + OFF_SIZE);
     SHMA_FAIL_IF(size != SHMA_TRAILER_SIZE, SHMA_E_CORRUPT,
                  "trailer: size field is %" PRIu32 ", expected %u", size, SHMA_TRAILER_SIZE);
-    uint64_t stored_sum = get_u64(tail + OFF_CHECKSUM), sum = fnv1a64(tail, OFF_CHECKSUM);
+    uint64_t stored_sum = get_u64(tail + OFF_CHECKSUM), sum = xxh64(tail, OFF_CHECKSUM);
     SHMA_FAIL_IF(stored_sum != sum, SHMA_E_CORRUPT,
                  "trailer: checksum mismatch (stored 0x%016" PRIx64 ", computed 0x%016" PRIx64 ")",
                  stored_sum, sum);
@@ -164,13 +220,21 @@ int shma__trailer_decode(const unsigned char *shared_tail, uint64_t segment_byte
     SHMA_FAIL_IF(ndim > SHMA_MAX_NDIM, SHMA_E_CORRUPT, "trailer: ndim %" PRIu32 " exceeds %d", ndim,
                  SHMA_MAX_NDIM);
     m.ndim = (int)ndim;
-    for (int k = 0; k < SHMA_MAX_NDIM; k++) {
+    /* Checked in one pass without branches; the loops below only name what failed. */
+    uint64_t used_bits = 0;
+    for (int k = 0; k < m.ndim; k++) {
         uint64_t dim = get_u64(tail + OFF_SHAPE + 8 * k);
-        SHMA_FAIL_IF(k >= m.ndim && dim != 0, SHMA_E_CORRUPT,
-                     "trailer: unused shape[%d] is %" PRIu64 ", not 0", k, dim);
-        SHMA_FAIL_IF(dim > (uint64_t)INT64_MAX, SHMA_E_CORRUPT,
-                     "trailer: shape[%d] = %" PRIu64 " exceeds INT64_MAX", k, dim);
+        used_bits |= dim;
         m.shape[k] = (int64_t)dim;
+    }
+    if (used_bits > (uint64_t)INT64_MAX || !all_zero(tail + OFF_SHAPE + 8 * ndim, 8 * (SHMA_MAX_NDIM - ndim))) {
+        for (int k = 0; k < SHMA_MAX_NDIM; k++) {
+            uint64_t dim = get_u64(tail + OFF_SHAPE + 8 * k);
+            SHMA_FAIL_IF(k >= m.ndim && dim != 0, SHMA_E_CORRUPT, "trailer: unused shape[%d] is %" PRIu64 ", not 0",
+                         k, dim);
+            SHMA_FAIL_IF(dim > (uint64_t)INT64_MAX, SHMA_E_CORRUPT, "trailer: shape[%d] = %" PRIu64 " exceeds INT64_MAX",
+                         k, dim);
+        }
     }
     uint64_t nbytes;
     SHMA_FAIL_IF(shma__shape_check(m.ndim, m.shape, itemsize, &nbytes) != SHMA_OK, SHMA_E_CORRUPT,
