@@ -22,6 +22,10 @@
 #                       runs them after the C suites and before the summary and plot, which read
 #                       every results/bench-*.json
 #   BENCH_CHECK_EXTRA   the same for bench-check (their JSON goes to $(BENCH_CHECK_DIR))
+#
+# NumPy's own copies into shared memory (scripts/bench-numpy.py, $(PYTHON) with numpy) are the
+# baselines of issue 8's copy targets: `bench-numpy` and `bench-numpy-check` run them, as
+# BENCH_EXTRA and BENCH_CHECK_EXTRA.
 
 BENCH_SUITES := calls copy share rowsum
 BENCH_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Werror -pthread $(CXXFLAGS)
@@ -31,6 +35,8 @@ BENCH_CHECK_DIR := build/release/bench-check
 BENCH_BASELINE := results/bench-baseline.json
 BENCH_EXTRA ?=
 BENCH_CHECK_EXTRA ?=
+BENCH_EXTRA += bench-numpy
+BENCH_CHECK_EXTRA += bench-numpy-check
 
 ifeq ($(BENCH_FULL),1)
   BENCH_MAX_MB ?= 800
@@ -64,10 +70,17 @@ bench-check: setup bench-build
 	$(PYTHON) scripts/bench-summary.py --check $(BENCH_BASELINE) $(if $(filter 1,$(BENCH_TARGETS)),--targets) \
 	  $(BENCH_CHECK_DIR)/bench-*.json
 
+bench-numpy: setup
+	$(PYTHON) scripts/bench-numpy.py full $(BENCH_RESULTS)
+
+bench-numpy-check: setup
+	$(PYTHON) scripts/bench-numpy.py check $(BENCH_CHECK_DIR)
+
 bench-baseline: setup bench-build
 	rm -rf $(BENCH_CHECK_DIR)-baseline
 	for run in 1 2 3; do \
 	  bash scripts/bench-run.sh check $(BENCH_CHECK_DIR)-baseline/run$$run $(BENCH_BINS) || exit 1; \
+	  $(PYTHON) scripts/bench-numpy.py check $(BENCH_CHECK_DIR)-baseline/run$$run || exit 1; \
 	done
 	$(PYTHON) scripts/bench-summary.py --write-baseline $(BENCH_BASELINE) $(BENCH_CHECK_DIR)-baseline/run*/bench-*.json
 
@@ -79,4 +92,4 @@ bench bench-check bench-baseline bench-build:
 
 endif
 
-.PHONY: bench bench-check bench-baseline bench-build
+.PHONY: bench bench-check bench-baseline bench-build bench-numpy bench-numpy-check

@@ -2,6 +2,10 @@
 // each safe call beside its _unsafe twin and beside the raw system calls that are its floor:
 //   raw lifecycle = shm_open(O_CREAT|O_EXCL) + ftruncate + fallocate + mmap + close(fd)
 //                   + munmap + shm_unlink
+//   raw_segment   = the same for the library's segment size (data, padding to 64 bytes and the
+//                   640-byte trailer), which shows what the trailer's extra page costs
+//   hugepages     = allocate + close with SHMA_ALLOC_HUGEPAGES: skipped, as unavailable, where
+//                   the kernel gives shared memory no transparent huge pages (shmem THP off)
 //   raw attach    = shm_open + fstat + mmap + close(fd) + munmap
 // Lifecycle benchmarks time each iteration by hand (create and close, not the bookkeeping
 // around them) and report the two halves as the counters create_us and close_us.
@@ -16,7 +20,7 @@ namespace {
 using bench::KiB;
 using bench::MiB;
 
-enum class Mode { safe, unsafe, safe_mgr, raw, name, handle };
+enum class Mode { safe, unsafe, safe_mgr, raw, raw_segment, hugepages, name, handle };
 
 // A 2-D float64 shape of `bytes` (64 columns), so validation sees more than one dimension.
 struct Shape2 {
@@ -55,12 +59,30 @@ void alloc_close(benchmark::State &state, Mode mode) {
         state.SkipWithError(why.c_str());
         return;
     }
+    if (mode == Mode::hugepages) {
+        // Ask once outside the loop: where the kernel cannot give huge pages to shared memory,
+        // the option reports SHMA_E_UNAVAILABLE, which is this machine's limit, not a failure.
+        shma_alloc_opts opts = {nullptr, SHMA_ALLOC_HUGEPAGES};
+        shma_array *arr = nullptr;
+        int rc = shma_allocate_ex(nullptr, 2, shape.dims, "float64", &opts, &arr);
+        shma_close(&arr);
+        if (rc == SHMA_E_UNAVAILABLE) {
+            state.SkipWithError((std::string("unavailable: ") + shma_last_error()).c_str());
+            return;
+        }
+        if (rc != SHMA_OK) {
+            state.SkipWithError(shma_err("shma_allocate_ex(SHMA_ALLOC_HUGEPAGES)", rc).c_str());
+            return;
+        }
+    }
+    // The library's segment: the data padded to 64 bytes, then the 640-byte trailer.
+    const size_t segment_bytes = (static_cast<size_t>(bytes) + 63) / 64 * 64 + 640;
     double create_s = 0, close_s = 0;
     for (auto _ : state) {
         double t0 = bench::now_s(), t1, t2;
-        if (mode == Mode::raw) {
+        if (mode == Mode::raw || mode == Mode::raw_segment) {
             bench::RawSegment seg;
-            int err = bench::raw_create(&seg, static_cast<size_t>(bytes), true);
+            int err = bench::raw_create(&seg, mode == Mode::raw ? static_cast<size_t>(bytes) : segment_bytes, true);
             t1 = bench::now_s();
             if (err) {
                 state.SkipWithError((std::string("raw create: ") + strerror(err)).c_str());
@@ -70,8 +92,10 @@ void alloc_close(benchmark::State &state, Mode mode) {
             t2 = bench::now_s();
         } else {
             shma_array *arr = nullptr;
-            int rc = mode == Mode::unsafe ? shma_allocate_unsafe(nullptr, 2, shape.dims, "float64", &arr)
-                                          : shma_allocate(mgr, 2, shape.dims, "float64", &arr);
+            shma_alloc_opts huge = {nullptr, SHMA_ALLOC_HUGEPAGES};
+            int rc = mode == Mode::unsafe      ? shma_allocate_unsafe(nullptr, 2, shape.dims, "float64", &arr)
+                     : mode == Mode::hugepages ? shma_allocate_ex(nullptr, 2, shape.dims, "float64", &huge, &arr)
+                                               : shma_allocate(mgr, 2, shape.dims, "float64", &arr);
             t1 = bench::now_s();
             if (rc != SHMA_OK) {
                 state.SkipWithError(shma_err("shma_allocate", rc).c_str());
@@ -280,6 +304,8 @@ BENCHMARK_CAPTURE(alloc_close, safe, Mode::safe)->Apply(lifecycle_sizes);
 BENCHMARK_CAPTURE(alloc_close, unsafe, Mode::unsafe)->Apply(lifecycle_sizes);
 BENCHMARK_CAPTURE(alloc_close, safe_mgr, Mode::safe_mgr)->Apply(lifecycle_sizes);
 BENCHMARK_CAPTURE(alloc_close, raw, Mode::raw)->Apply(lifecycle_sizes);
+BENCHMARK_CAPTURE(alloc_close, raw_segment, Mode::raw_segment)->Apply(lifecycle_sizes);
+BENCHMARK_CAPTURE(alloc_close, hugepages, Mode::hugepages)->Apply(lifecycle_sizes);
 BENCHMARK_CAPTURE(alloc_like_close, safe, Mode::safe)->Apply(small_size);
 BENCHMARK_CAPTURE(alloc_like_close, unsafe, Mode::unsafe)->Apply(small_size);
 BENCHMARK_CAPTURE(attach_close, safe, Mode::safe)->Apply(lifecycle_sizes);

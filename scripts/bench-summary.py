@@ -12,6 +12,10 @@ Every ratio is taken inside one run (both sides measured minutes apart on the sa
 absolute times are never compared across runs. A benchmark run with repetitions counts as its
 fastest repetition (counters: the median). Files without a "benchmarks" list (the baseline itself) are skipped.
 
+Besides the suites' JSON, the summary reads results/python-bench.json when it lies beside them
+(the Python binding's issue-8 ratios) and runs numbered "limits" that explain, from figures of
+the same run, why a target this machine cannot reach is out of reach.
+
 Check verdicts: a ratio FAILs if it is worse than its baseline by more than the tolerance
 (lower-is-better: value > baseline * (1 + tol); higher-is-better: value < baseline / (1 + tol)),
 or crosses its hard limit, or is missing. Issue 8's performance targets are printed beside each
@@ -19,6 +23,7 @@ ratio; they fail the check only with --targets.
 """
 import argparse
 import json
+import math
 import os
 import re
 import statistics
@@ -130,10 +135,13 @@ SEC_NONC = "copy(), non-contiguous: speed of copy() / speed of the baseline (hig
 SEC_SHARE = "handing an array to W workers: pipe-copy time / shmanager time (higher is better)"
 SEC_MEM = "memory: sum of the workers' Pss growth, in copies of the array (lower is better; 1 = one copy)"
 SEC_ROWSUM = "seed row-sum, end to end (T = 1000 tasks): time ratios"
+SEC_OPTIONS = "options the machine may not offer (1 = works, or reported unavailable as designed)"
+SEC_PY = "Python binding (results/python-bench.json): time ratios (lower is better)"
 
 
-def compute(runs):
+def compute(runs, errors=None, paths=()):
     r = Ratios(runs)
+    errors = errors or {}
 
     # Per call ---------------------------------------------------------------------------------
     for (s,) in r.args("alloc_close/safe/bytes:", r"(\d+)"):
@@ -145,6 +153,8 @@ def compute(runs):
               r.time_ratio(n("safe"), n("raw")), "lower", 1.15 if s == 4 * KiB else None)
         r.add(f"{k}:mgr/nomgr", SEC_CALLS, row, "manager/no manager",
               r.time_ratio(n("safe_mgr"), n("safe")), "lower")
+        r.add(f"{k}:safe/raw_segment", SEC_CALLS, row, "safe/raw same segment",
+              r.time_ratio(n("safe"), n("raw_segment")), "lower")
     for (s,) in r.args("alloc_like_close/safe/bytes:", r"(\d+)"):
         r.add(f"alloc_like_close@{s}:safe/unsafe", SEC_CALLS, f"allocate_like+close {size_label(s)}",
               "safe/unsafe", r.time_ratio(f"alloc_like_close/safe/bytes:{s}", f"alloc_like_close/unsafe/bytes:{s}"),
@@ -174,16 +184,18 @@ def compute(runs):
               r.speed_ratio(n("copy_safe"), n("memset_shm_reserved")), "higher")
         r.add(f"{k}:vs_memcpy_touched", SEC_COPY, row, "/memcpy touched",
               r.speed_ratio(n("copy_safe"), n("memcpy_touched")), "higher")
+        r.add(f"{k}:vs_numpy_fresh", SEC_COPY, row, "/numpy copyto fresh shm",
+              r.speed_ratio(n("copy_safe"), n("numpy_copyto_fresh")), "higher", 1.5 if big else None)
         r.add(f"{k}:u8/f8", SEC_COPY, row, "uint8/float64",
               r.speed_ratio(n("copy_safe_u8"), n("copy_safe")), "higher")
 
     # Non-contiguous copy ----------------------------------------------------------------------
     cases = [(f"copy_transposed/{{}}/n:{nn}/itemsize:{isz}", f"transposed {'f8' if isz == 8 else 'u8'} {nn}x{nn}",
-              f"transposed@{nn}x{isz}", isz == 8)
+              f"transposed@{nn}x{isz}", isz == 8, isz == 8)
              for (nn, isz) in r.args("copy_transposed/copy_safe/n:", r"(\d+)/itemsize:(\d+)")]
-    cases += [(f"copy_strided/{{}}/bytes:{s}", f"a[:, ::2] {size_label(s)}", f"strided@{s}", False)
+    cases += [(f"copy_strided/{{}}/bytes:{s}", f"a[:, ::2] {size_label(s)}", f"strided@{s}", False, True)
               for (s,) in r.args("copy_strided/copy_safe/bytes:", r"(\d+)")]
-    for fmt, row, k, is_f8_transpose in cases:
+    for fmt, row, k, is_f8_transpose, numpy_target in cases:
         n = fmt.format
         r.add(f"{k}:vs_loop_fresh_shm", SEC_NONC, row, "/loop fresh shm",
               r.speed_ratio(n("copy_safe"), n("loop_fresh_shm")), "higher")
@@ -191,6 +203,10 @@ def compute(runs):
               r.speed_ratio(n("copy_safe"), n("loop_touched")), "higher")
         r.add(f"{k}:vs_memcpy_touched", SEC_NONC, row, "/memcpy touched",
               r.speed_ratio(n("copy_safe"), n("memcpy_touched")), "higher", 0.25 if is_f8_transpose else None)
+        r.add(f"{k}:vs_numpy_fresh", SEC_NONC, row, "/numpy fresh shm",
+              r.speed_ratio(n("copy_safe"), n("numpy_fresh_shm")), "higher", 2.5 if numpy_target else None)
+        r.add(f"{k}:vs_numpy_touched", SEC_NONC, row, "/numpy touched",
+              r.speed_ratio(n("copy_safe"), n("numpy_touched")), "higher")
         r.add(f"{k}:safe/unsafe", SEC_NONC, row, "safe/unsafe (time)",
               r.time_ratio(n("copy_safe"), n("copy_unsafe")), "lower", 1.05)
 
@@ -206,6 +222,39 @@ def compute(runs):
             r.add(f"share@{mib}MiB.W{w}:{m}_copies", SEC_MEM, f"{mib} MiB: {label}", col,
                   r.counter(n(m), "copies"), "lower", 1.05 if m == "handle" else None)
 
+    # The handle's cost is the same for every size: its time at the largest size / the smallest.
+    sizes = sorted({mib for (mib, _) in r.args("share/handle/mib:", r"(\d+)/W:(\d+)")})
+    if len(sizes) > 1:
+        for w in sorted({w for (_, w) in r.args("share/handle/mib:", r"(\d+)/W:(\d+)")}):
+            r.add(f"share.W{w}:handle_flat", SEC_SHARE, f"handle time, {sizes[-1]} MiB / {sizes[0]} MiB (lower better)",
+                  f"W={w}", r.time_ratio(f"share/handle/mib:{sizes[-1]}/W:{w}", f"share/handle/mib:{sizes[0]}/W:{w}"),
+                  "lower", 1.5)
+
+    # Huge pages -------------------------------------------------------------------------------
+    # SHMA_ALLOC_HUGEPAGES where shmem THP is off must report SHMA_E_UNAVAILABLE, which the
+    # benchmark turns into a skip with "unavailable: ..."; any other error is a failure.
+    for (s,) in sorted({(int(m.group(1)),) for n in list(runs) + list(errors)
+                        for m in [re.match(r"alloc_close/hugepages/bytes:(\d+)$", n)] if m}):
+        name = f"alloc_close/hugepages/bytes:{s}"
+        ok = name in runs or errors.get(name, "").startswith("unavailable")
+        r.add(f"hugepages@{s}:works_or_unavailable", SEC_OPTIONS, f"SHMA_ALLOC_HUGEPAGES, {size_label(s)}",
+              "status", 1.0 if ok else 0.0, "higher", 1.0)
+
+    # Python binding: its own benchmark's JSON, when it lies beside these -----------------------
+    for d in sorted({os.path.dirname(os.path.abspath(p)) for p in paths}):
+        doc = None
+        try:
+            with open(os.path.join(d, "python-bench.json")) as f:
+                doc = json.load(f)
+        except (OSError, ValueError):
+            continue
+        lat, rs = doc.get("latency", {}), doc.get("row_sum", {})
+        r.add("python:attach_view_close", SEC_PY, "attach + as_array + close", "/ SharedMemory + ndarray",
+              lat.get("attach_view_close", {}).get("ratio"), "lower", 0.5)
+        r.add("python:row_sum_floor", SEC_PY, f"row-sum, {rs.get('tasks')} tasks, {rs.get('workers')} workers",
+              "/ fork-inherited floor", rs.get("shared_vs_floor_ratio"), "lower", 1.5)
+        break
+
     # Row-sum ----------------------------------------------------------------------------------
     for (nn, w) in r.args("rowsum/shm/n:", r"(\d+)/W:(\d+)"):
         n = lambda m: f"rowsum/{m}/n:{nn}/W:{w}"
@@ -217,6 +266,63 @@ def compute(runs):
         r.add(f"rowsum@{nn}.W{w}:shm/inherit", SEC_ROWSUM, f"{nn}x{nn}: shm / fork-inherited floor (lower better)",
               col, r.time_ratio(n("shm"), n("inherit")), "lower")
     return r.items
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits: why a target is out of this machine's reach, from figures of the same run
+# ---------------------------------------------------------------------------------------------
+
+def limits(runs, items):
+    """Lines that explain the unmet targets the machine itself rules out."""
+    r = Ratios(runs)
+    unmet = {it["key"] for it in items if target_met(it) is False}
+    out = []
+    contig = [s for (s,) in r.args("copy_contig/copy_safe/bytes:", r"(\d+)")]
+    big = max(contig) if contig else None
+    c = (lambda m: f"copy_contig/{m}/bytes:{big}") if big else None
+    for k in sorted(unmet):
+        m = re.match(r"transposed@(\d+)x8:vs_memcpy_touched$", k)
+        if not m or not contig:
+            continue
+        nn = int(m.group(1))
+        nbytes = nn * nn * 8
+        large = [x for x in contig if x >= MiB]  # below, per-call costs dominate
+        if not large:
+            continue
+        near = min(large, key=lambda x: abs(math.log(x / nbytes)))
+        # The same bytes written contiguously, by copy(), over memcpy of them into touched memory.
+        t_copy, t_memcpy = r.t(f"copy_contig/copy_safe/bytes:{near}"), r.t(f"copy_transposed/memcpy_touched/n:{nn}/itemsize:8")
+        t_memset = r.t(f"copy_contig/memset_shm/bytes:{near}")
+        if not (t_copy and t_memcpy and t_memset):
+            continue
+        ceiling = t_memcpy / (t_copy * nbytes / near)
+        floor = t_memcpy / (t_memset * nbytes / near)
+        verdict = "so 0.25 is beyond any copy into fresh memory here" if ceiling < 0.25 else \
+            "the gather of the transpose costs the rest"
+        out.append(f"{k}: into a fresh segment, first touch bounds every copy: even the contiguous copy() of "
+                   f"{size_label(near)} (pwrite, no zero-fill) reaches {ceiling:.2f} of memcpy of the same bytes "
+                   f"into touched memory, memset of a fresh segment {floor:.2f}; {verdict}")
+    strided_unmet = sorted(k for k in unmet if re.match(r"(strided@\d+|transposed@\d+x8):vs_numpy_fresh$", k))
+    for k in strided_unmet:
+        m = re.match(r"strided@(\d+)", k)
+        src = f"copy_strided/numpy_fresh_shm/bytes:{m.group(1)}" if m else None
+        if big and src:
+            # Speed per byte: the contiguous copy's at the largest size against numpy's strided one.
+            tc, tn = r.t(c("copy_safe")), r.t(src)
+            if tc and tn:
+                ceiling = (tn / int(m.group(1))) / (tc / big)
+                verdict = "so no strided copy into fresh memory can reach 2.5x here" if ceiling < 2.5 else \
+                    "the gather and the second thread's zero-filled pages cost the rest"
+                out.append(f"{k}: writing bytes already gathered (the contiguous copy() of {size_label(big)}) runs "
+                           f"{ceiling:.2f}x as fast per byte as numpy's strided copy into a fresh segment; {verdict}")
+    if "alloc_close@4096:safe/raw" in unmet:
+        seg = r.time_ratio("alloc_close/raw_segment/bytes:4096", "alloc_close/raw/bytes:4096")
+        own = r.time_ratio("alloc_close/safe/bytes:4096", "alloc_close/raw_segment/bytes:4096")
+        if seg is not None and own is not None:
+            out.append(f"a 4 KiB array's segment is two pages (data, then the 640-byte trailer): the raw lifecycle of "
+                       f"that segment takes {seg:.2f}x the 4 KiB one's, and allocate+close {own:.2f}x the raw "
+                       f"lifecycle of the same segment")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +369,7 @@ def tables(items):
     return out
 
 
-def print_text(items, errors, ctx, absolutes):
+def print_text(items, errors, ctx, absolutes, notes=()):
     print()
     print("=" * 100)
     print("shmanager benchmark summary (ratios within this run; '!' marks an unmet issue-8 target)")
@@ -285,6 +391,11 @@ def print_text(items, errors, ctx, absolutes):
         for it in unmet:
             op = "<=" if it["better"] == "lower" else ">="
             print(f"  {it['row']}, {it['col']}: {it['value']:.2f} (target {op} {it['target']})")
+    if notes:
+        print()
+        print("limits measured in this run, beside the unmet targets they bound:")
+        for line in notes:
+            print(f"  - {line}")
     if absolutes:
         print()
         print("absolute (this run): " + ", ".join(absolutes))
@@ -339,15 +450,22 @@ DEFAULT_HARD = [
     (r"^share@.*:pipe/handle$", 1.0),       # handing a handle must beat piping the bytes
     (r"^share@.*:handle_copies$", 1.05),    # workers attached share one copy
     (r"^copy@\d+:vs_memset_shm$", 0.3),
+    (r":vs_numpy_fresh$", 1.0),             # never slower than NumPy's own copy into shm
+    (r":handle_flat$", 3.0),                # handing over a handle does not grow with the size
+    (r"^hugepages@\d+:works_or_unavailable$", 1.0),
 ]
 # Measured on the 2-core VM while other jobs ran: over six check runs, each ratio (fastest of 5
 # repetitions) stayed within 1.55x of its median, except those against memcpy into touched
 # memory, whose 8 MiB buffer sits in an L3 cache shared with the other tenants (1.7x).
 DEFAULT_TOLERANCE = 0.6
-TOLERANCE = [(r":vs_memcpy_touched$", 1.0)]
+TOLERANCE = [(r":vs_memcpy_touched$", 1.0),
+             (r":vs_numpy_touched$", 1.0),  # the same: its 8 MiB destination sits in the shared L3
+             # The handle side takes tens of microseconds, mostly waking a worker: an idle vCPU
+             # wakes far slower than a busy one, so the ratio moves 2.5x with the machine's load.
+             (r"^share@\d+MiB\.W\d+:pipe/handle$", 2.0)]
 # Ratios held to their hard limit only (no tolerance around the baseline): the workers' memory
 # is a property with a fixed bound (one copy), whatever the last run measured.
-HARD_ONLY = [r":handle_copies$"]
+HARD_ONLY = [r":handle_copies$", r":works_or_unavailable$"]
 # Ratios not written into a new baseline: the pipe's copies are W by construction, and a 4 KiB
 # memcpy into touched memory takes ~100 ns, too little for a stable ratio.
 NOT_CHECKED = [r":pipe_copies$", r"^copy@4096:vs_memcpy_touched$"]
@@ -464,7 +582,10 @@ def main():
         dirs = {}
         for p in args.json:
             dirs.setdefault(os.path.dirname(os.path.abspath(p)), []).append(p)
-        item_lists = [compute(load(paths)[0]) for paths in dirs.values()]
+        item_lists = []
+        for paths in dirs.values():
+            runs, errors, _ = load(paths)
+            item_lists.append(compute(runs, errors, paths))
         if not any(item_lists):
             print("bench-summary: no benchmark results found in " + " ".join(args.json), file=sys.stderr)
             return 1
@@ -475,14 +596,15 @@ def main():
     if not runs:
         print("bench-summary: no benchmark results found in " + " ".join(args.json), file=sys.stderr)
         return 1
-    items = compute(runs)
+    items = compute(runs, errors, args.json)
+    notes = limits(runs, items)
     if args.check:
-        print_text(items, errors, ctx, [])
+        print_text(items, errors, ctx, [], notes)
         return 0 if check(items, args.check, args.targets) else 1
     if args.markdown:
         print_markdown(items, ctx)
     else:
-        print_text(items, errors, ctx, absolute_figures(runs))
+        print_text(items, errors, ctx, absolute_figures(runs), notes)
     return 0
 
 

@@ -4,6 +4,18 @@
 # new in /dev/shm. $RUNNER, when set, wraps each binary (e.g. valgrind). Prints the output of
 # failing binaries and ends with the line "N passed, N failed".
 set -u
+
+# Run in a private /dev/shm (a fresh tmpfs in a mount namespace of our own) when we can: the
+# leftover check below then sees only what these tests made, whatever else runs on the
+# machine, and a test that asks for too much meets this tmpfs's limit, not the machine's RAM.
+# SHMA_TEST_SHARED_SHM=1 runs against the real /dev/shm instead.
+if [ -z "${SHMA_TEST_IN_PRIVATE_SHM:-}" ] && [ "${SHMA_TEST_SHARED_SHM:-0}" != 1 ] && [ "$(id -u)" -eq 0 ] &&
+   unshare -m true 2>/dev/null; then
+  export SHMA_TEST_IN_PRIVATE_SHM=1
+  exec unshare -m bash -c 'mount --make-rprivate / && mount -t tmpfs -o size=${SHMA_TEST_SHM_SIZE:-8g},mode=1777 tmpfs /dev/shm &&
+    exec bash "$0" "$@"' "$0" "$@"
+fi
+
 timeout_s=${TEST_TIMEOUT:-600}
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT

@@ -223,7 +223,10 @@ SHMA_API int shma_allocate_like(shma_manager *mgr, const shma_view *like, shma_a
 /* Allocates an array of the shape and dtype of `src` and fills it with a C-contiguous copy of
  * src's elements. src may be any strided view: sliced with steps, transposed, with negative or
  * zero strides, or empty. The strides are checked so that no address computation overflows;
- * the caller vouches that every element they reach is readable. */
+ * the caller vouches that every element they reach is readable (a contiguous source that is not
+ * is SHMA_E_ARG, a strided one faults as any read of it would). Copies of 4 MiB or more run on
+ * the calling thread and one more, created and joined within the call; nothing keeps running
+ * after it returns. Thread-safe. */
 SHMA_API int shma_copy(shma_manager *mgr, const shma_view *src, shma_array **out);
 
 /* ---------------------------------------------------------------------------------------------

@@ -19,6 +19,11 @@
  * The caller gives it its size and content with the calls below, and unlinks it on failure. */
 int shma__os_create(const char *bare, int *fd);
 
+/* Sets the size of fd's segment (ftruncate). Reserves no memory: a page first touched through a
+ * mapping is allocated then, and one that cannot be is SIGBUS, unless shma__os_populate_write()
+ * or shma__os_reserve() allocated it first. */
+int shma__os_resize(int fd, uint64_t size);
+
 /* Reserves bytes [off, off + len) (posix_fallocate; grows the file to off + len if shorter):
  * every page in the range is allocated and zero-filled now, so a full /dev/shm is ENOSPC here
  * rather than SIGBUS at first touch. len > 0. */
@@ -53,6 +58,13 @@ int shma__os_read_tail(const char *bare, void *tail, uint64_t n, uint64_t *size,
 
 /* Maps `size` (> 0) bytes of fd shared and read-write. `populate` pre-faults every page. */
 int shma__os_map(int fd, uint64_t size, bool populate, void **addr);
+
+/* Faults in [addr, addr + len) of a shared mapping for writing (MADV_POPULATE_WRITE, Linux
+ * 5.14): every page not yet allocated is allocated now, and one that cannot be is an error here
+ * (EFAULT, which a full tmpfs gives), never a SIGBUS later, as with shma__os_reserve(). Unlike
+ * fallocate it does not take the file's lock, so it runs alongside a write to the same file.
+ * EINVAL where the kernel lacks it. addr page-aligned. */
+int shma__os_populate_write(void *addr, uint64_t len);
 
 /* Asks for transparent huge pages on a mapping: ENOTSUP when the kernel has shmem THP off. */
 int shma__os_advise_hugepages(void *addr, uint64_t size);

@@ -31,6 +31,8 @@ int shma__os_create(const char *bare, int *fd_out) {
     return 0;
 }
 
+int shma__os_resize(int fd, uint64_t size) { return ftruncate(fd, (off_t)size) == 0 ? 0 : errno; }
+
 int shma__os_reserve(int fd, uint64_t off, uint64_t len) {
     /* posix_fallocate returns the error instead of setting errno, and is interrupted by signals
      * on large sizes: a retry continues where the reservation stopped. */
@@ -125,6 +127,18 @@ int shma__os_map(int fd, uint64_t size, bool populate, void **addr) {
     if (p == MAP_FAILED) return errno;
     *addr = p;
     return 0;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older C library headers lack the name */
+#endif
+
+int shma__os_populate_write(void *addr, uint64_t len) {
+    /* Pages done before a signal stay done: asking again only finishes the rest. */
+    int err;
+    do err = madvise(addr, (size_t)len, MADV_POPULATE_WRITE) == 0 ? 0 : errno;
+    while (err == EINTR);
+    return err;
 }
 
 int shma__os_advise_hugepages(void *addr, uint64_t size) {
