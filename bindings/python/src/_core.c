@@ -208,6 +208,25 @@ static int shape_from_obj(PyObject *obj, int64_t shape[SHMA_MAX_NDIM], int *ndim
                      Py_TYPE(obj)->tp_name);
         return -1;
     }
+    /* Fast path for the common case, a tuple of plain ints (what the benchmarks and most callers
+     * pass): no sequence conversion, no __index__ call. Same results and errors as below. */
+    if (PyTuple_CheckExact(obj) && PyTuple_GET_SIZE(obj) <= MAX_NDIM) {
+        Py_ssize_t n = PyTuple_GET_SIZE(obj);
+        Py_ssize_t i = 0;
+        for (; i < n; i++) {
+            PyObject *item = PyTuple_GET_ITEM(obj, i);
+            if (!PyLong_CheckExact(item)) break;
+            int overflow = 0;
+            long long x = PyLong_AsLongLongAndOverflow(item, &overflow);
+            if (overflow || (x == -1 && PyErr_Occurred())) break; /* the general path reports it */
+            shape[i] = (int64_t)x;
+        }
+        if (i == n) {
+            *ndim = (int)n;
+            return 0;
+        }
+        PyErr_Clear();
+    }
     if (PyIndex_Check(obj) && !(PyArray_Check(obj) && PyArray_NDIM((PyArrayObject *)obj) > 0)) {
         *ndim = 1;
         return dim_from_obj(obj, 0, &shape[0]);
@@ -606,7 +625,16 @@ static void orphan(SharedArrayObject *self) {
 
 /* Wraps a fresh core array. Takes ownership of arr (closed on failure: an owner's segment is
  * unlinked again). descr/shape may be NULL (derived from arr). */
+static PyObject *sa_wrap_named(PyTypeObject *cls, shma_array *arr, PyArray_Descr *descr, PyObject *shape, bool owner,
+                               PyObject *name);
 static PyObject *sa_wrap(PyTypeObject *cls, shma_array *arr, PyArray_Descr *descr, PyObject *shape, bool owner) {
+    return sa_wrap_named(cls, arr, descr, shape, owner, NULL);
+}
+
+/* sa_wrap(), reusing `name` (an exact str equal to shma_name(arr)) rather than making a new one;
+ * NULL makes one. */
+static PyObject *sa_wrap_named(PyTypeObject *cls, shma_array *arr, PyArray_Descr *descr, PyObject *shape, bool owner,
+                               PyObject *name) {
     if (shma_ndim(arr) > MAX_NDIM) { /* only from metadata: a given shape was checked before */
         PyErr_Format(PyExc_ValueError, "segment '%s' holds a %d-dimensional array: this NumPy handles at most %d",
                      shma_name(arr), shma_ndim(arr), MAX_NDIM);
@@ -622,8 +650,13 @@ static PyObject *sa_wrap(PyTypeObject *cls, shma_array *arr, PyArray_Descr *desc
     if (self->map == NULL) goto fail;
     self->owner = owner;
     self->creator_pid = owner ? (long)getpid() : 0;
-    self->name = PyUnicode_FromString(shma_name(arr));
-    if (self->name == NULL) goto fail;
+    if (name) {
+        Py_INCREF(name);
+        self->name = name;
+    } else {
+        self->name = PyUnicode_FromString(shma_name(arr));
+        if (self->name == NULL) goto fail;
+    }
     if (descr) {
         Py_INCREF(descr);
         self->descr = descr;
@@ -927,8 +960,10 @@ static PyObject *sa_attach_impl(PyTypeObject *cls, PyObject *const *args, Py_ssi
             return NULL;
         }
     }
-    SharedArrayObject *self =
-        (SharedArrayObject *)sa_wrap(cls, arr, a[1] && a[2] ? pair_descr(pair) : NULL, shape_obj, false);
+    /* The caller's str is the segment's name when it has no leading '/': no new string. */
+    PyObject *name_obj = PyUnicode_CheckExact(a[0]) && name[0] != '/' ? a[0] : NULL;
+    SharedArrayObject *self = (SharedArrayObject *)sa_wrap_named(cls, arr, a[1] && a[2] ? pair_descr(pair) : NULL,
+                                                                 shape_obj, false, name_obj);
     Py_XDECREF(shape_obj);
     if (self && !(a[1] && a[2]) && (a[1] || a[2]) && check_partial(self, a[1], pair) < 0) Py_CLEAR(self);
     Py_XDECREF(pair);
