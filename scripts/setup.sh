@@ -10,7 +10,7 @@ packages=(
   valgrind gcovr                           # memcheck, line coverage
   python3 python3-dev python3-numpy python3-pytest   # the Python binding and its tests
   gnuplot-nox                              # results/bench.png
-  procps util-linux                        # ps/pkill-free process checks, unshare for small /dev/shm tests
+  procps util-linux mount                  # /proc tools; unshare and mount for private /dev/shm tests
 )
 
 missing=()
