@@ -208,13 +208,18 @@ int shma_copy(shma_manager *mgr, const shma_view *src, shma_array **out) {
  * Creating, unsafe: the same without validation
  * ------------------------------------------------------------------------------------------- */
 
-static int unsafe_args(int ndim, const int64_t *shape, const char *dtype, alloc_req *req) {
-    if (shma__dtype_lookup_fast(dtype, &req->dtype) != SHMA_OK)
-        return shma__fail(SHMA_E_DTYPE, "dtype not recognised by the unsafe lookup");
+/* Sizes req from its dtype and a shape, unchecked (shma__segment_size's formula, no overflow test). */
+static void unsafe_size(alloc_req *req, int ndim, const int64_t *shape) {
     req->ndim = ndim;
     req->shape = shape;
     req->nbytes = shma__shape_nbytes(ndim, shape, req->dtype.itemsize);
     req->segment_bytes = (req->nbytes + SHMA_DATA_ALIGN - 1) / SHMA_DATA_ALIGN * SHMA_DATA_ALIGN + SHMA_TRAILER_SIZE;
+}
+
+static int unsafe_args(int ndim, const int64_t *shape, const char *dtype, alloc_req *req) {
+    if (shma__dtype_lookup_fast(dtype, &req->dtype) != SHMA_OK)
+        return shma__fail(SHMA_E_DTYPE, "dtype not recognised by the unsafe lookup");
+    unsafe_size(req, ndim, shape);
     return SHMA_OK;
 }
 
@@ -227,10 +232,7 @@ int shma_allocate_unsafe(shma_manager *mgr, int ndim, const int64_t *shape, cons
 static void like_unsafe_args(const shma_view *like, alloc_req *req) {
     memset(req, 0, sizeof *req);
     req->dtype = like->dtype;
-    req->ndim = like->ndim;
-    req->shape = like->shape;
-    req->nbytes = shma__shape_nbytes(like->ndim, like->shape, like->dtype.itemsize);
-    req->segment_bytes = (req->nbytes + SHMA_DATA_ALIGN - 1) / SHMA_DATA_ALIGN * SHMA_DATA_ALIGN + SHMA_TRAILER_SIZE;
+    unsafe_size(req, like->ndim, like->shape);
 }
 
 int shma_allocate_like_unsafe(shma_manager *mgr, const shma_view *like, shma_array **out) {
