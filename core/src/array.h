@@ -46,6 +46,7 @@ void shma__manager_release(shma_array *arr);
 /* The reaper (reaper.c): a watchdog process reached through a SOCK_SEQPACKET socket. */
 int shma__reaper_start(int *sock, int *pid);          /* 0 or errno */
 int shma__reaper_send(int sock, char op, const char *bare); /* op '+' register, '-' forget; 0 or errno */
+int shma__reaper_send_inode(int sock, const char *bare, uint64_t ino); /* the segment it names now */
 int shma__reaper_stop(int sock);                      /* clean stop, waits for its exit; 0 or errno */
 
 #endif /* SHMA_ARRAY_H */

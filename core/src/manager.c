@@ -117,6 +117,9 @@ void shma__manager_abort(shma_manager *mgr, const char *bare) {
 
 void shma__manager_adopt(shma_manager *mgr, shma_array *arr) {
     pthread_mutex_lock(&mgr->lock);
+    /* Should the reaper be gone by now, "+" has already protected the name: this only narrows
+     * what it unlinks. */
+    if (arr->named_ino && mgr->reaper_sock >= 0) shma__reaper_send_inode(mgr->reaper_sock, arr->name, arr->named_ino);
     arr->mgr = mgr;
     arr->mgr_prev = NULL;
     arr->mgr_next = mgr->head;

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -165,9 +164,12 @@ int shma__os_fd_inode(int fd, uint64_t *ino) {
 }
 
 int shma__os_name_inode(const char *bare, uint64_t *ino) {
-    /* glibc's shm_open resolves names under /dev/shm on Linux; stat the same file. */
-    char path[sizeof "/dev/shm/" + SHMA_NAME_MAX];
-    snprintf(path, sizeof path, "/dev/shm/%s", bare);
+    /* glibc's shm_open resolves names under /dev/shm on Linux; stat the same file. The path is
+     * built without stdio: the reaper calls this after fork. */
+    static const char dir[] = "/dev/shm";
+    char path[sizeof dir + SHMA_NAME_MAX + 1];
+    memcpy(path, dir, sizeof dir - 1);
+    slash_name(bare, path + sizeof dir - 1);
     struct stat st;
     if (stat(path, &st) != 0) return errno;
     *ino = (uint64_t)st.st_ino;

@@ -9,6 +9,12 @@
  * still registered. A name registered before creation and never created costs one harmless
  * ENOENT.
  *
+ * A caller-chosen name can outlive its segment: someone else may unlink it and create another
+ * segment under the same name. So once such a segment exists the manager also sends "=" with
+ * its inode number, and the reaper unlinks that name only while it still refers to that inode.
+ * (Random names are 128 bits: nobody re-creates one by chance.) Between the check and the
+ * unlink the name could still change hands; no system call unlinks by inode.
+ *
  * The reaper is forked twice so that it is not the caller's child (the caller's wait() never
  * sees it) and runs in its own session (a Ctrl-C to the caller's job does not reach it). After
  * fork() in a possibly multithreaded process only async-signal-safe work is allowed, so the
@@ -27,7 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MSG_MAX (1 + SHMA_NAME_MAX)
+#define MSG_MAX (1 + sizeof(uint64_t) + SHMA_NAME_MAX)
 #define STOP_TIMEOUT_MS 10000
 
 /* ---------------------------------------------------------------------------------------------
@@ -39,6 +45,7 @@ enum { SLOT_EMPTY = 0, SLOT_USED = 1, SLOT_DEAD = 2 };
 typedef struct slot {
     uint8_t state;
     uint8_t len;
+    uint64_t ino; /* the segment's inode, 0 while unknown */
     char name[SHMA_NAME_MAX + 1];
 } slot;
 
@@ -98,9 +105,15 @@ static void set_add(name_set *s, const char *name, size_t n) {
     if (e->state == SLOT_DEAD) s->dead--;
     e->state = SLOT_USED;
     e->len = (uint8_t)n;
+    e->ino = 0;
     memcpy(e->name, name, n);
     e->name[n] = '\0';
     s->used++;
+}
+
+static void set_inode(name_set *s, const char *name, size_t n, uint64_t ino) {
+    slot *e = set_find(s, name, n);
+    if (e && e->state == SLOT_USED) e->ino = ino;
 }
 
 static void set_remove(name_set *s, const char *name, size_t n) {
@@ -156,13 +169,23 @@ static void reaper_main(int sock) {
             clean = true;
             break;
         }
-        if (n < 2 || n > MSG_MAX || !set.slots) continue;
+        if (n < 2 || n > (ssize_t)MSG_MAX || !set.slots) continue;
         if (msg[0] == '+') set_add(&set, msg + 1, (size_t)n - 1);
         if (msg[0] == '-') set_remove(&set, msg + 1, (size_t)n - 1);
+        if (msg[0] == '=' && n > (ssize_t)(1 + sizeof(uint64_t))) {
+            uint64_t ino;
+            memcpy(&ino, msg + 1, sizeof ino);
+            set_inode(&set, msg + 1 + sizeof ino, (size_t)n - 1 - sizeof ino, ino);
+        }
     }
     if (!clean && set.slots) {
-        for (size_t i = 0; i < set.cap; i++)
-            if (set.slots[i].state == SLOT_USED) shma__os_unlink(set.slots[i].name);
+        for (size_t i = 0; i < set.cap; i++) {
+            const slot *e = &set.slots[i];
+            uint64_t now;
+            if (e->state != SLOT_USED) continue;
+            if (e->ino && (shma__os_name_inode(e->name, &now) != 0 || now != e->ino)) continue;
+            shma__os_unlink(e->name);
+        }
     }
     if (set.slots) munmap(set.slots, set.cap * sizeof(slot));
     close(sock);
@@ -212,15 +235,28 @@ int shma__reaper_start(int *sock_out, int *pid_out) {
     return 0;
 }
 
+static int send_msg(int sock, const char *msg, size_t n) {
+    ssize_t r;
+    do r = send(sock, msg, n, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? errno : 0;
+}
+
 int shma__reaper_send(int sock, char op, const char *bare) {
     char msg[MSG_MAX];
     size_t n = strnlen(bare, SHMA_NAME_MAX);
     msg[0] = op;
     memcpy(msg + 1, bare, n);
-    ssize_t r;
-    do r = send(sock, msg, 1 + n, MSG_NOSIGNAL);
-    while (r < 0 && errno == EINTR);
-    return r < 0 ? errno : 0;
+    return send_msg(sock, msg, 1 + n);
+}
+
+int shma__reaper_send_inode(int sock, const char *bare, uint64_t ino) {
+    char msg[MSG_MAX];
+    size_t n = strnlen(bare, SHMA_NAME_MAX);
+    msg[0] = '=';
+    memcpy(msg + 1, &ino, sizeof ino);
+    memcpy(msg + 1 + sizeof ino, bare, n);
+    return send_msg(sock, msg, 1 + sizeof ino + n);
 }
 
 int shma__reaper_stop(int sock) {

@@ -343,6 +343,46 @@ static void test_reaper_ignores_terminal_signals(void **state) {
     assert_reapers_exit(&r);
 }
 
+/* A caller-chosen name that someone else removed and made again while the manager's process
+ * lived names another segment by the time the reaper runs: the reaper leaves it alone, and
+ * still reaps the names that are unchanged. */
+static void test_reaper_spares_replaced_name(void **state) {
+    (void)state;
+    char replaced[128], kept[128];
+    seg_test_name(replaced, sizeof replaced, "replaced");
+    seg_test_name(kept, sizeof kept, "kept");
+    int rp[2];
+    make_pipe(rp);
+    pid_t pid = fork_child();
+    if (pid == 0) {
+        close(rp[0]);
+        shma_manager *mgr = NULL;
+        CHILD_OK(shma_manager_create(0, &mgr));
+        report_pid(rp[1], 'R', shma_manager_reaper_pid(mgr));
+        shma_array *a = NULL, *b = NULL, *c = NULL;
+        shma_alloc_opts opts = {replaced, 0};
+        CHILD_OK(shma_allocate_ex(mgr, 1, (const int64_t[]){16}, "u1", &opts, &a));
+        opts.name = kept;
+        CHILD_OK(shma_allocate_ex(mgr, 1, (const int64_t[]){16}, "u1", &opts, &b));
+        report_name(rp[1], kept);
+        CHILD_OK(shma_allocate(mgr, 1, (const int64_t[]){16}, "u1", &c));
+        report_name(rp[1], shma_name(c));
+        CHILD_REQUIRE(send_str(rp[1], "K"));
+        wait_for_death();
+    }
+    close(rp[1]);
+    report r;
+    read_report(rp[0], &r);
+    close(rp[0]);
+    assert_int_equal(r.nnames, 2);
+    assert_shma_ok(shma_unlink(replaced));
+    foreign_create(replaced, 12345);
+    kill_and_wait(pid);
+    assert_all_reaped(&r);
+    assert_reapers_exit(&r);
+    assert_int_equal(shm_size(replaced), 12345);
+}
+
 /* A clean shutdown stops the reaper without it unlinking anything it was not told to: a
  * segment the process made standalone (no manager) survives the process. */
 static void test_reaper_clean_shutdown(void **state) {
@@ -386,6 +426,7 @@ int main(void) {
         SEG_TEST(test_reaper_waits_for_forked_children),
         SEG_TEST(test_reaper_ignores_terminal_signals),
         SEG_TEST(test_reaper_clean_shutdown),
+        SEG_TEST(test_reaper_spares_replaced_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
