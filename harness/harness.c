@@ -12,7 +12,6 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
-#include <valgrind/valgrind.h>
 
 /* ---------------------------------------------------------------------------------------------
  * Scale and randomness
@@ -35,22 +34,6 @@ long h_size(long check, long small, long stress) {
     long n = (long)((double)check * g_multiplier);
     return n < 1 ? 1 : n;
 }
-
-bool h_under_asan(void) {
-#if defined(__SANITIZE_ADDRESS__)
-    return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    return true;
-#else
-    return false;
-#endif
-#else
-    return false;
-#endif
-}
-
-bool h_under_valgrind(void) { return RUNNING_ON_VALGRIND != 0; }
 
 static uint64_t splitmix64(uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
@@ -240,7 +223,7 @@ static bool proc_exited(pid_t pid) {
 
 bool h_wait_exit_any(pid_t pid, int timeout_ms) {
     /* valgrind 3.19 does not know pidfd_open and warns at every call: use /proc there. */
-    int fd = h_under_valgrind() ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
+    int fd = running_on_valgrind() ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0 && errno == ESRCH) return true;
     if (fd >= 0) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -315,7 +298,7 @@ void h_init(const char *scenario) {
             fprintf(stderr, "harness: SHMA_TEST_SCALE=%s not understood; using the check size\n",
                     scale);
         }
-    } else if (h_under_valgrind()) {
+    } else if (running_on_valgrind()) {
         g_tier = H_TIER_SMALL;
     }
     const char *seed = getenv("SHMA_TEST_SEED");
@@ -327,7 +310,7 @@ void h_init(const char *scenario) {
     static const char *tiers[] = {"small (valgrind)", "check", "stress"};
     printf("[harness] %s: libshmanager %s, size %s x%g, SHMA_TEST_SEED=%llu%s\n", scenario,
            shma_version(), tiers[g_tier], g_multiplier, (unsigned long long)g_seed,
-           h_under_asan() ? ", ASan" : "");
+           under_asan() ? ", ASan" : "");
     fflush(stdout);
 }
 

@@ -43,10 +43,6 @@ h_tier h_scale_tier(void);
  * the numeric multiplier (at least 1). */
 long h_size(long check, long small, long stress);
 
-/* Whether this binary was built with AddressSanitizer / runs under valgrind. */
-bool h_under_asan(void);
-bool h_under_valgrind(void);
-
 /* Pseudo-random numbers (xorshift64*), per thread, seeded from SHMA_TEST_SEED; h_fork()
  * reseeds each child and a thread seeds itself on first use, so that siblings differ. */
 uint64_t h_rand(void);

@@ -210,7 +210,7 @@ static void test_processes_attach_while_owner_churns(void **state) {
     shared_set *set = calloc(1, sizeof *set);
     assert_non_null(set);
     set->iterations = h_size(1000, 30, 20000);
-    if (h_under_asan()) set->iterations /= 2;
+    if (under_asan()) set->iterations /= 2;
     set->min_churns = h_size(500, 20, 10000);
     shma_manager **mgr = h_manager(0);
     shma_array *stable[STABLE], *mba = NULL, *published[SLOTS] = {0};
@@ -365,7 +365,7 @@ static void test_threads_share_arrays_and_manager(void **state) {
     (void)state;
     int nthreads = (int)h_size(8, 3, 16);
     long iterations = h_size(2000, 40, 50000);
-    if (h_under_asan()) iterations /= 2;
+    if (under_asan()) iterations /= 2;
     shared_set *set = calloc(1, sizeof *set);
     assert_non_null(set);
     shma_manager **mgr = h_manager(0);
@@ -453,7 +453,7 @@ static void *manager_churn(void *arg) {
 
 static void test_fork_while_threads_use_manager(void **state) {
     (void)state;
-    if (h_under_valgrind()) {
+    if (running_on_valgrind()) {
         /* In a child forked while another thread is inside shma_allocate, the block that
          * thread was building is referenced only from its stack, which the child does not
          * have: valgrind calls it definitely lost. The race itself is covered plain and under

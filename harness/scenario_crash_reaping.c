@@ -694,7 +694,7 @@ static int random_rounds(void *arg) {
 static void test_random_sigkill_rounds(void **state) {
     (void)state;
     rounds_cfg cfg = {.rounds = h_size(50, 4, 600)};
-    if (h_under_asan()) cfg.rounds = (cfg.rounds + 1) / 2;
+    if (under_asan()) cfg.rounds = (cfg.rounds + 1) / 2;
     pid_t pid = h_fork(random_rounds, &cfg);
     assert_true(pid > 0);
     h_wait_ok(pid);

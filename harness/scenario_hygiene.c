@@ -36,7 +36,7 @@ static void assert_flat(const char *what, long cycles, snapshot before, snapshot
     assert_int_equal(after.shm_maps, before.shm_maps);
     if (after.maps > before.maps + 4)
         fail_msg("%s: /proc/self/maps grew from %d to %d lines", what, before.maps, after.maps);
-    if (!h_under_asan() && !h_under_valgrind() && after.rss_kib > before.rss_kib + 4096)
+    if (!under_asan() && !running_on_valgrind() && after.rss_kib > before.rss_kib + 4096)
         fail_msg("%s: RSS grew from %ld to %ld KiB over %ld cycles", what, before.rss_kib,
                  after.rss_kib, cycles);
 }

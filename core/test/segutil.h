@@ -20,36 +20,15 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 /* ---------------------------------------------------------------------------------------------
  * Scale: big loops shrink under valgrind and the sanitizers.
  * ------------------------------------------------------------------------------------------- */
 
+/* Under valgrind, or sized as if (the valgrind run of `make check` sets SHMA_TEST_SCALE). */
 static inline bool under_valgrind(void) {
     const char *scale = getenv("SHMA_TEST_SCALE");
-    return RUNNING_ON_VALGRIND || (scale != NULL && strcmp(scale, "valgrind") == 0);
-}
-
-static inline bool under_asan(void) {
-#if defined(__SANITIZE_ADDRESS__)
-    return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    return true;
-#else
-    return false;
-#endif
-#else
-    return false;
-#endif
+    return running_on_valgrind() || (scale != NULL && strcmp(scale, "valgrind") == 0);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -23,6 +23,33 @@
 
 #include "shmanager.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+/* Whether this binary was built with AddressSanitizer / is running under valgrind: big loops
+ * shrink there. */
+static inline bool under_asan(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return true;
+#else
+    return false;
+#endif
+#else
+    return false;
+#endif
+}
+
+static inline bool running_on_valgrind(void) { return RUNNING_ON_VALGRIND != 0; }
+
 /* Asserts a call returns SHMA_OK, printing the error name and detail otherwise. */
 #define assert_shma_ok(expr)                                                                       \
     do {                                                                                           \
