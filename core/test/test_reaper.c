@@ -93,6 +93,31 @@ static void kill_and_wait(pid_t pid) {
     assert_int_equal(WTERMSIG(status), SIGKILL);
 }
 
+/* Forks the reporting child. The child gets the pipe's write end in *fd, the parent its read
+ * end (for collect_report). */
+static pid_t fork_reporter(int *fd) {
+    int rp[2];
+    make_pipe(rp);
+    pid_t pid = fork_child();
+    close(rp[pid == 0 ? 0 : 1]);
+    *fd = rp[pid == 0 ? 1 : 0];
+    return pid;
+}
+
+/* In the child: a manager whose reaper's pid is reported. */
+static shma_manager *child_manager(int fd) {
+    shma_manager *mgr = NULL;
+    CHILD_OK(shma_manager_create(0, &mgr));
+    report_pid(fd, 'R', shma_manager_reaper_pid(mgr));
+    return mgr;
+}
+
+/* In the parent: the child's whole report; the pipe is closed after it. */
+static void collect_report(int fd, report *r) {
+    read_report(fd, r);
+    close(fd);
+}
+
 /* In a child: waits to be killed. */
 static void wait_for_death(void) {
     for (;;) pause();
@@ -106,33 +131,27 @@ static void test_reaper_sigkill(void **state) {
     (void)state;
     char explicit_name[128];
     seg_test_name(explicit_name, sizeof explicit_name, "reap");
-    int rp[2];
-    make_pipe(rp);
-    pid_t pid = fork_child();
+    int fd;
+    pid_t pid = fork_reporter(&fd);
     if (pid == 0) {
-        close(rp[0]);
-        shma_manager *mgr = NULL;
-        CHILD_OK(shma_manager_create(0, &mgr));
-        report_pid(rp[1], 'R', shma_manager_reaper_pid(mgr));
+        shma_manager *mgr = child_manager(fd);
         shma_array *a = NULL, *b = NULL, *c = NULL, *d = NULL;
         CHILD_OK(shma_allocate(mgr, 2, (const int64_t[]){100, 100}, "f8", &a));
-        report_name(rp[1], shma_name(a));
+        report_name(fd, shma_name(a));
         CHILD_OK(shma_allocate(mgr, 1, (const int64_t[]){0}, "u1", &b));
-        report_name(rp[1], shma_name(b));
+        report_name(fd, shma_name(b));
         shma_view v;
         CHILD_OK(shma_view_of(a, &v));
         CHILD_OK(shma_copy(mgr, &v, &c));
-        report_name(rp[1], shma_name(c));
+        report_name(fd, shma_name(c));
         shma_alloc_opts opts = {explicit_name, 0};
         CHILD_OK(shma_allocate_ex(mgr, 0, NULL, "c16", &opts, &d));
-        report_name(rp[1], shma_name(d));
-        CHILD_REQUIRE(send_str(rp[1], "K"));
+        report_name(fd, shma_name(d));
+        CHILD_REQUIRE(send_str(fd, "K"));
         wait_for_death();
     }
-    close(rp[1]);
     report r;
-    read_report(rp[0], &r);
-    close(rp[0]);
+    collect_report(fd, &r);
     assert_int_equal(r.nnames, 4);
     assert_int_equal(r.nreapers, 1);
     for (int i = 0; i < r.nnames; i++) assert_true(seg_exists(r.names[i]));
@@ -144,28 +163,20 @@ static void test_reaper_sigkill(void **state) {
 /* Exiting normally without a shutdown is a crash as far as the manager knows. */
 static void test_reaper_exit_without_shutdown(void **state) {
     (void)state;
-    int rp[2];
-    make_pipe(rp);
-    pid_t pid = fork_child();
+    int fd;
+    pid_t pid = fork_reporter(&fd);
     if (pid == 0) {
-        close(rp[0]);
-        shma_manager *m1 = NULL, *m2 = NULL;
-        CHILD_OK(shma_manager_create(0, &m1));
-        CHILD_OK(shma_manager_create(0, &m2));
-        report_pid(rp[1], 'R', shma_manager_reaper_pid(m1));
-        report_pid(rp[1], 'R', shma_manager_reaper_pid(m2));
+        shma_manager *m1 = child_manager(fd), *m2 = child_manager(fd);
         for (int i = 0; i < 3; i++) {
             shma_array *a = NULL;
             CHILD_OK(shma_allocate(i % 2 ? m1 : m2, 1, (const int64_t[]){64}, "u1", &a));
-            report_name(rp[1], shma_name(a));
+            report_name(fd, shma_name(a));
         }
-        CHILD_REQUIRE(send_str(rp[1], "K"));
+        CHILD_REQUIRE(send_str(fd, "K"));
         exit(0);
     }
-    close(rp[1]);
     report r;
-    read_report(rp[0], &r);
-    close(rp[0]);
+    collect_report(fd, &r);
     assert_child_ok(pid);
     assert_all_reaped(&r);
     assert_reapers_exit(&r);
@@ -180,14 +191,10 @@ static void test_reaper_forgets_released_names(void **state) {
     seg_test_name(taken_name, sizeof taken_name, "taken");
     seg_test_name(huge_name, sizeof huge_name, "hugefail");
     foreign_create(taken_name, 100);
-    int rp[2];
-    make_pipe(rp);
-    pid_t pid = fork_child();
+    int fd;
+    pid_t pid = fork_reporter(&fd);
     if (pid == 0) {
-        close(rp[0]);
-        shma_manager *mgr = NULL;
-        CHILD_OK(shma_manager_create(0, &mgr));
-        report_pid(rp[1], 'R', shma_manager_reaper_pid(mgr));
+        shma_manager *mgr = child_manager(fd);
         shma_array *a = NULL;
         shma_alloc_opts opts = {closed_name, 0};
         CHILD_OK(shma_allocate_ex(mgr, 1, (const int64_t[]){8}, "u1", &opts, &a));
@@ -199,15 +206,13 @@ static void test_reaper_forgets_released_names(void **state) {
         if (shma_allocate_ex(mgr, 1, (const int64_t[]){8}, "u1", &opts, &a) == SHMA_OK) CHILD_OK(shma_close(&a));
         CHILD_REQUIRE(!seg_exists(huge_name));
         CHILD_OK(shma_allocate(mgr, 1, (const int64_t[]){8}, "u1", &a)); /* the one to reap */
-        report_name(rp[1], shma_name(a));
+        report_name(fd, shma_name(a));
         CHILD_REQUIRE(shma_manager_count(mgr) == 1);
-        CHILD_REQUIRE(send_str(rp[1], "K"));
+        CHILD_REQUIRE(send_str(fd, "K"));
         wait_for_death();
     }
-    close(rp[1]);
     report r;
-    read_report(rp[0], &r);
-    close(rp[0]);
+    collect_report(fd, &r);
     /* someone else now uses the released names */
     foreign_create(closed_name, 100);
     foreign_create(huge_name, 100);
@@ -224,14 +229,10 @@ static void test_reaper_forgets_released_names(void **state) {
 static void test_reaper_many_names(void **state) {
     (void)state;
     const int cycles = under_valgrind() ? 60 : 300, kept = under_valgrind() ? 60 : 150;
-    int rp[2];
-    make_pipe(rp);
-    pid_t pid = fork_child();
+    int fd;
+    pid_t pid = fork_reporter(&fd);
     if (pid == 0) {
-        close(rp[0]);
-        shma_manager *mgr = NULL;
-        CHILD_OK(shma_manager_create(0, &mgr));
-        report_pid(rp[1], 'R', shma_manager_reaper_pid(mgr));
+        shma_manager *mgr = child_manager(fd);
         for (int i = 0; i < cycles; i++) { /* register and forget, leaving tombstones */
             shma_array *a = NULL;
             CHILD_OK(shma_allocate(mgr, 0, NULL, "u1", &a));
@@ -240,16 +241,14 @@ static void test_reaper_many_names(void **state) {
         for (int i = 0; i < kept; i++) {
             shma_array *a = NULL;
             CHILD_OK(shma_allocate(mgr, 1, (const int64_t[]){i}, "u1", &a));
-            report_name(rp[1], shma_name(a));
+            report_name(fd, shma_name(a));
             if (i % 3 == 0) CHILD_OK(shma_close(&a)); /* gone already, and forgotten */
         }
-        CHILD_REQUIRE(send_str(rp[1], "K"));
+        CHILD_REQUIRE(send_str(fd, "K"));
         wait_for_death();
     }
-    close(rp[1]);
     report r;
-    read_report(rp[0], &r);
-    close(rp[0]);
+    collect_report(fd, &r);
     assert_int_equal(r.nnames, kept);
     kill_and_wait(pid);
     assert_all_reaped(&r);
@@ -260,18 +259,14 @@ static void test_reaper_many_names(void **state) {
  * for it too. The child's close of an inherited owner array tells the reaper nothing. */
 static void test_reaper_waits_for_forked_children(void **state) {
     (void)state;
-    int rp[2], hold[2];
-    make_pipe(rp);
+    int fd, hold[2];
     make_pipe(hold);
-    pid_t pid = fork_child();
+    pid_t pid = fork_reporter(&fd);
     if (pid == 0) {
-        close(rp[0]);
-        shma_manager *mgr = NULL;
-        CHILD_OK(shma_manager_create(0, &mgr));
-        report_pid(rp[1], 'R', shma_manager_reaper_pid(mgr));
+        shma_manager *mgr = child_manager(fd);
         shma_array *a = NULL;
         CHILD_OK(shma_allocate(mgr, 1, (const int64_t[]){8}, "u1", &a));
-        report_name(rp[1], shma_name(a));
+        report_name(fd, shma_name(a));
         int ack[2];
         CHILD_REQUIRE(pipe2(ack, O_CLOEXEC) == 0);
         fflush(NULL);
@@ -279,7 +274,7 @@ static void test_reaper_waits_for_forked_children(void **state) {
         CHILD_REQUIRE(g >= 0);
         if (g == 0) {
             close(hold[1]);
-            close(rp[1]);
+            close(fd);
             close(ack[0]);
             CHILD_OK(shma_close(&a)); /* not the creator: no unlink, no message to the reaper */
             CHILD_REQUIRE(write_full(ack[1], "c", 1));
@@ -291,15 +286,13 @@ static void test_reaper_waits_for_forked_children(void **state) {
         close(ack[1]);
         char c;
         CHILD_REQUIRE(read_full(ack[0], &c, 1));
-        report_pid(rp[1], 'G', g);
-        CHILD_REQUIRE(send_str(rp[1], "K"));
+        report_pid(fd, 'G', g);
+        CHILD_REQUIRE(send_str(fd, "K"));
         wait_for_death();
     }
-    close(rp[1]);
     close(hold[0]);
     report r;
-    read_report(rp[0], &r);
-    close(rp[0]);
+    collect_report(fd, &r);
     assert_true(r.extra_pid > 0);
     kill_and_wait(pid);
     /* The grandchild still holds the socket, so the reaper cannot have seen end-of-file. */
@@ -316,24 +309,18 @@ static void test_reaper_waits_for_forked_children(void **state) {
  * still reaps afterwards. */
 static void test_reaper_ignores_terminal_signals(void **state) {
     (void)state;
-    int rp[2];
-    make_pipe(rp);
-    pid_t pid = fork_child();
+    int fd;
+    pid_t pid = fork_reporter(&fd);
     if (pid == 0) {
-        close(rp[0]);
-        shma_manager *mgr = NULL;
-        CHILD_OK(shma_manager_create(0, &mgr));
-        report_pid(rp[1], 'R', shma_manager_reaper_pid(mgr));
+        shma_manager *mgr = child_manager(fd);
         shma_array *a = NULL;
         CHILD_OK(shma_allocate(mgr, 1, (const int64_t[]){8}, "u1", &a));
-        report_name(rp[1], shma_name(a));
-        CHILD_REQUIRE(send_str(rp[1], "K"));
+        report_name(fd, shma_name(a));
+        CHILD_REQUIRE(send_str(fd, "K"));
         wait_for_death();
     }
-    close(rp[1]);
     report r;
-    read_report(rp[0], &r);
-    close(rp[0]);
+    collect_report(fd, &r);
     const int sigs[] = {SIGINT, SIGHUP, SIGQUIT, SIGPIPE};
     for (int i = 0; i < 4; i++) assert_int_equal(kill(r.reapers[0], sigs[i]), 0);
     /* a signal to the test's process group (as Ctrl-C sends) does not reach the reaper */
@@ -351,29 +338,23 @@ static void test_reaper_spares_replaced_name(void **state) {
     char replaced[128], kept[128];
     seg_test_name(replaced, sizeof replaced, "replaced");
     seg_test_name(kept, sizeof kept, "kept");
-    int rp[2];
-    make_pipe(rp);
-    pid_t pid = fork_child();
+    int fd;
+    pid_t pid = fork_reporter(&fd);
     if (pid == 0) {
-        close(rp[0]);
-        shma_manager *mgr = NULL;
-        CHILD_OK(shma_manager_create(0, &mgr));
-        report_pid(rp[1], 'R', shma_manager_reaper_pid(mgr));
+        shma_manager *mgr = child_manager(fd);
         shma_array *a = NULL, *b = NULL, *c = NULL;
         shma_alloc_opts opts = {replaced, 0};
         CHILD_OK(shma_allocate_ex(mgr, 1, (const int64_t[]){16}, "u1", &opts, &a));
         opts.name = kept;
         CHILD_OK(shma_allocate_ex(mgr, 1, (const int64_t[]){16}, "u1", &opts, &b));
-        report_name(rp[1], kept);
+        report_name(fd, kept);
         CHILD_OK(shma_allocate(mgr, 1, (const int64_t[]){16}, "u1", &c));
-        report_name(rp[1], shma_name(c));
-        CHILD_REQUIRE(send_str(rp[1], "K"));
+        report_name(fd, shma_name(c));
+        CHILD_REQUIRE(send_str(fd, "K"));
         wait_for_death();
     }
-    close(rp[1]);
     report r;
-    read_report(rp[0], &r);
-    close(rp[0]);
+    collect_report(fd, &r);
     assert_int_equal(r.nnames, 2);
     assert_shma_ok(shma_unlink(replaced));
     foreign_create(replaced, 12345);
@@ -389,28 +370,22 @@ static void test_reaper_clean_shutdown(void **state) {
     (void)state;
     char standalone[128];
     seg_test_name(standalone, sizeof standalone, "standalone");
-    int rp[2];
-    make_pipe(rp);
-    pid_t pid = fork_child();
+    int fd;
+    pid_t pid = fork_reporter(&fd);
     if (pid == 0) {
-        close(rp[0]);
-        shma_manager *mgr = NULL;
-        CHILD_OK(shma_manager_create(0, &mgr));
-        report_pid(rp[1], 'R', shma_manager_reaper_pid(mgr));
+        shma_manager *mgr = child_manager(fd);
         shma_array *a = NULL, *s = NULL;
         CHILD_OK(shma_allocate(mgr, 1, (const int64_t[]){8}, "u1", &a));
-        report_name(rp[1], shma_name(a));
+        report_name(fd, shma_name(a));
         shma_alloc_opts opts = {standalone, 0};
         CHILD_OK(shma_allocate_ex(NULL, 1, (const int64_t[]){8}, "u1", &opts, &s));
         CHILD_OK(shma_manager_shutdown(&mgr));
         CHILD_REQUIRE(!seg_exists(shma_name(a)));
-        CHILD_REQUIRE(send_str(rp[1], "K"));
+        CHILD_REQUIRE(send_str(fd, "K"));
         wait_for_death();
     }
-    close(rp[1]);
     report r;
-    read_report(rp[0], &r);
-    close(rp[0]);
+    collect_report(fd, &r);
     assert_reapers_exit(&r);
     kill_and_wait(pid);
     assert_true(seg_exists(standalone)); /* leaked, as documented for a standalone array */
