@@ -123,10 +123,12 @@ int shma__segment_size(uint64_t data_bytes, uint64_t *segment_bytes);
 void shma__trailer_encode(const shma_meta *m, unsigned char out[SHMA_TRAILER_SIZE]);
 
 /* Decodes the trailer of a segment of `segment_bytes` bytes whose last SHMA_TRAILER_SIZE bytes
- * are `tail` (segment_bytes >= SHMA_TRAILER_SIZE). Returns SHMA_E_NOMETA when the magic is
- * absent (a foreign segment), SHMA_E_CORRUPT (detail naming the check) when the magic is there
- * but the checksum, version, dtype, ndim, shape, byte count or placement is wrong, including
- * shma__segment_size(data_bytes) != segment_bytes. Everything read is untrusted. Pure. */
+ * are `tail` (segment_bytes >= SHMA_TRAILER_SIZE). `tail` must be a private copy (the library
+ * reads it with pread): in a mapping others write, a check could pass on one value and the
+ * result hold another. Returns SHMA_E_NOMETA when the magic is absent (a foreign segment),
+ * SHMA_E_CORRUPT (detail naming the check) when the magic is there but the checksum, version,
+ * dtype, ndim, shape, byte count or placement is wrong, including shma__segment_size(data_bytes)
+ * != segment_bytes. Everything read is untrusted. *out is written only on success. Pure. */
 int shma__trailer_decode(const unsigned char *tail, uint64_t segment_bytes, shma_meta *out);
 
 /* ---------------------------------------------------------------------------------------------
