@@ -10,7 +10,9 @@
 // Non-contiguous sources, copied in C order:
 //   copy_transposed          the transpose of an n x n array (strides swapped), float64/uint8,
 //                            against a plain nested loop into a fresh segment and into touched
-//                            memory, and memcpy of as many bytes into touched memory
+//                            memory, and memcpy of as many bytes into touched memory;
+//                            copy_safe_unaligned: a source 16 bytes past a cache line, where
+//                            malloc (and so NumPy) puts a large array
 //   copy_strided             a[:, ::2] of an R x 2048 float64 array, likewise
 // Every figure is bytes_per_second of the destination's bytes; each iteration's destination is
 // fresh and released outside the timed part.
@@ -167,11 +169,13 @@ void strided_loop(T *dst, const T *src, int64_t rows, int64_t cols, int64_t row_
 }
 
 // One strided copy of a (rows, cols) view with element strides (row_stride, col_stride).
+// The source starts src_offset bytes into its (page-aligned) buffer.
 void strided_case(benchmark::State &state, Method m, int itemsize, int64_t rows, int64_t cols, int64_t row_stride,
-                  int64_t col_stride, size_t src_bytes) {
+                  int64_t col_stride, size_t src_bytes, size_t src_offset = 0) {
     const size_t bytes = static_cast<size_t>(rows * cols * itemsize);
     if (lacks_room(state, m, bytes, src_bytes)) return;
-    void *src = bench::touched_buffer(0, src_bytes);
+    void *src = bench::touched_buffer(0, src_bytes + src_offset);
+    if (src) src = static_cast<char *>(src) + src_offset;
     void *touched = (m == Method::memcpy_touched || m == Method::loop_touched) ? bench::touched_buffer(1, bytes) : nullptr;
     if (!src || ((m == Method::memcpy_touched || m == Method::loop_touched) && !touched)) {
         state.SkipWithError("cannot map the source or destination buffer");
@@ -239,10 +243,10 @@ void strided_case(benchmark::State &state, Method m, int itemsize, int64_t rows,
 }
 
 // The transpose of an n x n C-contiguous array: a.T, strides (itemsize, n * itemsize).
-void copy_transposed(benchmark::State &state, Method m) {
+void copy_transposed(benchmark::State &state, Method m, size_t src_offset) {
     const int64_t n = state.range(0);
     const int itemsize = static_cast<int>(state.range(1));
-    strided_case(state, m, itemsize, n, n, 1, n, static_cast<size_t>(n * n * itemsize));
+    strided_case(state, m, itemsize, n, n, 1, n, static_cast<size_t>(n * n * itemsize), src_offset);
 }
 
 // a[:, ::2] of an R x (2 * kStridedCols) float64 array: every other column.
@@ -289,11 +293,12 @@ BENCHMARK_CAPTURE(copy_contig, memcpy_touched, Method::memcpy_touched, 8)->Apply
 BENCHMARK_CAPTURE(copy_contig, memset_shm, Method::memset_shm, 8)->Apply(contig_sizes);
 BENCHMARK_CAPTURE(copy_contig, memset_shm_reserved, Method::memset_shm_reserved, 8)->Apply(contig_sizes);
 
-BENCHMARK_CAPTURE(copy_transposed, copy_safe, Method::copy_safe)->Apply(transposed_sizes);
-BENCHMARK_CAPTURE(copy_transposed, copy_unsafe, Method::copy_unsafe)->Apply(transposed_sizes);
-BENCHMARK_CAPTURE(copy_transposed, loop_fresh_shm, Method::loop_fresh_shm)->Apply(transposed_sizes);
-BENCHMARK_CAPTURE(copy_transposed, loop_touched, Method::loop_touched)->Apply(transposed_sizes);
-BENCHMARK_CAPTURE(copy_transposed, memcpy_touched, Method::memcpy_touched)->Apply(transposed_sizes);
+BENCHMARK_CAPTURE(copy_transposed, copy_safe, Method::copy_safe, 0)->Apply(transposed_sizes);
+BENCHMARK_CAPTURE(copy_transposed, copy_safe_unaligned, Method::copy_safe, 16)->Apply(transposed_sizes);
+BENCHMARK_CAPTURE(copy_transposed, copy_unsafe, Method::copy_unsafe, 0)->Apply(transposed_sizes);
+BENCHMARK_CAPTURE(copy_transposed, loop_fresh_shm, Method::loop_fresh_shm, 0)->Apply(transposed_sizes);
+BENCHMARK_CAPTURE(copy_transposed, loop_touched, Method::loop_touched, 0)->Apply(transposed_sizes);
+BENCHMARK_CAPTURE(copy_transposed, memcpy_touched, Method::memcpy_touched, 0)->Apply(transposed_sizes);
 
 BENCHMARK_CAPTURE(copy_strided, copy_safe, Method::copy_safe)->Apply(strided_sizes);
 BENCHMARK_CAPTURE(copy_strided, copy_unsafe, Method::copy_unsafe)->Apply(strided_sizes);

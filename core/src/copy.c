@@ -50,6 +50,7 @@ void shma__copy_plan(shma_copy_plan *p, const shma_view *src, uint64_t nbytes) {
     p->ndim = 0;
     /* An empty view's strides and data are never followed (they may be NULL). */
     if (nbytes > 0) simplify(src, p);
+    p->phase = 0;
     if (nbytes == 0 || p->ndim == 0 || (p->ndim == 1 && p->strides[0] == (int64_t)p->itemsize)) {
         p->kind = PLAN_CONTIGUOUS;
         p->row_elems = (int64_t)(nbytes / p->itemsize);
@@ -64,6 +65,11 @@ void shma__copy_plan(shma_copy_plan *p, const shma_view *src, uint64_t nbytes) {
     /* A transpose reads its source a band of rows at a time: one cache line of each column. */
     int64_t band = 64 / (int64_t)p->itemsize;
     p->tile = tiled && band > 1 ? band : 1;
+    /* Bands line up with the source's cache lines in every column when the rows are adjacent
+     * elements and each column starts at the same offset in its line. */
+    uint64_t misalign = (uintptr_t)p->base % 64;
+    if (p->tile > 1 && p->strides[0] == (int64_t)p->itemsize && p->strides[1] % 64 == 0 && misalign % p->itemsize == 0)
+        p->phase = (int64_t)((64 - misalign) % 64 / p->itemsize);
 }
 
 const void *shma__copy_source_if_contiguous(const shma_copy_plan *p) {
@@ -71,6 +77,8 @@ const void *shma__copy_source_if_contiguous(const shma_copy_plan *p) {
 }
 
 uint64_t shma__copy_unit(const shma_copy_plan *p) { return (uint64_t)p->row_elems * p->itemsize * (uint64_t)p->tile; }
+
+uint64_t shma__copy_phase(const shma_copy_plan *p) { return (uint64_t)p->row_elems * p->itemsize * (uint64_t)p->phase; }
 
 /* Copies `n` elements of `itemsize` bytes spaced `stride` apart into dst, contiguously. The
  * fixed sizes let the compiler turn each memcpy into one load and store. */
@@ -134,14 +142,16 @@ static void copy_band(const char *src, int64_t band, int64_t cols, int64_t rs, i
 }
 #undef BAND_CASE
 
-/* Rows [r0, r1) of a transposed 2-D source, a band of p->tile rows at a time, into dst (which
- * holds row r0 first). */
+/* Rows [r0, r1) of a transposed 2-D source, in bands of p->tile rows that start at rows
+ * p->phase + k * p->tile (the first and last may be shorter), into dst (which holds row r0
+ * first). */
 static void copy_tiled_rows(const shma_copy_plan *p, int64_t r0, int64_t r1, char *dst) {
     int64_t cols = p->shape[1], rs = p->strides[0], cs = p->strides[1];
     int64_t dst_row = cols * p->itemsize;
-    for (int64_t r = r0; r < r1; r += p->tile) {
-        int64_t band = r1 - r < p->tile ? r1 - r : p->tile;
-        copy_band(p->base + r * rs, band, cols, rs, cs, p->itemsize, dst + (r - r0) * dst_row);
+    for (int64_t r = r0, next; r < r1; r = next) {
+        int64_t into = ((r - p->phase) % p->tile + p->tile) % p->tile;
+        next = r + p->tile - into < r1 ? r + p->tile - into : r1;
+        copy_band(p->base + r * rs, next - r, cols, rs, cs, p->itemsize, dst + (r - r0) * dst_row);
     }
 }
 

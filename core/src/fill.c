@@ -82,16 +82,19 @@ static uint64_t gather_chunk(const shma_copy_plan *src, uint64_t len) {
     return chunk < len ? chunk : len;
 }
 
-/* Writes output bytes [0, len) of a strided plan, a gathered chunk at a time. The source is
- * read by the gather, not by write(): memory that cannot be read faults there, as any read of
- * it would. */
+/* Writes output bytes [0, len) of a strided plan, a gathered chunk at a time, the chunks after
+ * the first starting where the plan's units do. The source is read by the gather, not by
+ * write(): memory that cannot be read faults there, as any read of it would. */
 static int write_gathered(int fd, const shma_copy_plan *src, uint64_t len) {
     uint64_t chunk = gather_chunk(src, len);
+    uint64_t first = shma__copy_phase(src);
+    if (first == 0 || first > chunk) first = chunk;
     char *buf = malloc((size_t)chunk);
     if (!buf) return ENOMEM;
     int err = 0;
-    for (uint64_t off = 0; off < len && !err; off += chunk) {
-        uint64_t n = len - off < chunk ? len - off : chunk;
+    for (uint64_t off = 0, n; off < len && !err; off += n) {
+        n = off == 0 ? first : chunk;
+        if (n > len - off) n = len - off;
         shma__copy_range(src, off, n, buf);
         struct iovec iov = {buf, (size_t)n};
         err = shma__os_write(fd, &iov, 1, off);

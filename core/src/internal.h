@@ -145,6 +145,7 @@ typedef struct shma_copy_plan {
     int ndim;
     int64_t row_elems; /* elements per row of the output: its innermost simplified dimension */
     int64_t tile;      /* rows gathered together: 64 / itemsize for a transpose, else 1 */
+    int64_t phase;     /* rows before the first band that starts on a source cache line, < tile */
     int64_t shape[SHMA_MAX_NDIM];
     int64_t strides[SHMA_MAX_NDIM];
 } shma_copy_plan;
@@ -156,9 +157,15 @@ void shma__copy_plan(shma_copy_plan *p, const shma_view *src, uint64_t nbytes);
 const void *shma__copy_source_if_contiguous(const shma_copy_plan *p);
 
 /* The output bytes worth gathering together: a whole row, or for a transpose as many rows as
- * one source cache line feeds. A range that is a multiple of it, at an offset that is, copies
- * fastest. */
+ * one source cache line feeds. A range of whole units, starting shma__copy_phase() bytes plus a
+ * multiple of the unit into the output, copies fastest. */
 uint64_t shma__copy_unit(const shma_copy_plan *p);
+
+/* Where the units start: 0, or for a transpose whose source is not 64-byte aligned (malloc's
+ * 16 bytes, as NumPy's arrays have) the output bytes before the first band whose elements of
+ * each column share one cache line. A band straddling two lines reads both, and the next band
+ * reads the second again. */
+uint64_t shma__copy_phase(const shma_copy_plan *p);
 
 /* Writes output bytes [off, off + len) of the plan into dst[0..len). off and len are multiples
  * of the itemsize and off + len <= nbytes. Pure: reads the source, writes dst, nothing else. */

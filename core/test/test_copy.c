@@ -407,6 +407,39 @@ static void test_copy_large_tiled(void **state) {
     }
 }
 
+/* A transposed source that does not start on a cache line (malloc and NumPy give 16 bytes):
+ * the bands then start where the source's lines do, and the gather's first chunk is shorter.
+ * Each offset is checked against the reference, at sizes that go through the two-thread
+ * split and at rows whose length is not a multiple of 64 bytes (bands cannot align there). */
+static void test_copy_tiled_misaligned(void **state) {
+    (void)state;
+    const bool small = under_valgrind();
+    struct {
+        int64_t rows, cols;
+        const char *dtype;
+        uint32_t offset;
+    } cases[] = {
+        {small ? 256 : 1024, small ? 256 : 1024, "<f8", 16},
+        {small ? 256 : 1024, small ? 256 : 1024, "<f8", 56},
+        {small ? 200 : 1000, small ? 136 : 1032, "<f8", 8},
+        {small ? 130 : 1001, small ? 130 : 1001, "<f8", 16},
+        {small ? 300 : 2048, small ? 512 : 2048, "u1", 17},
+        {small ? 128 : 700, small ? 256 : 1024, "<f4", 20},
+        {small ? 64 : 400, small ? 128 : 512, "<c16", 48},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint32_t isz = itemsize_of(cases[c].dtype);
+        int64_t shape[] = {cases[c].rows, cases[c].cols};
+        unsigned char *base = random_bytes(base_bytes(2, shape, isz) + 128, (uint32_t)c + 31);
+        layout l = transpose(contiguous(2, shape, isz));
+        l.offset = (int64_t)((64 - (uintptr_t)base % 64) % 64 + cases[c].offset);
+        shma_view v = view_of_layout(base, &l, cases[c].dtype);
+        assert_int_equal((uintptr_t)v.data % 64, cases[c].offset);
+        check_copy(&v, "transposed, source off its cache line");
+        free(base);
+    }
+}
+
 /* A source that is itself an array of the library, through a manager; the copy's trailer
  * describes it, so attach_name finds the same shape and dtype. */
 static void test_copy_from_array_with_manager(void **state) {
@@ -600,6 +633,7 @@ int main(void) {
         SEG_TEST(test_copy_contiguous),
         SEG_TEST(test_copy_sliced),
         SEG_TEST(test_copy_transposed_2d),
+        SEG_TEST(test_copy_tiled_misaligned),
         SEG_TEST(test_copy_permutations_3d),
         SEG_TEST(test_copy_negative_strides),
         SEG_TEST(test_copy_zero_strides),
