@@ -72,6 +72,8 @@ def load(paths):
         # Time: the fastest repetition. On a shared machine noise only ever adds time (another
         # tenant takes the CPU), so the minimum is the most repeatable estimate of the cost.
         merged[name]["time"] = min(r["time"] for r in recs)
+        # How far the repetitions spread (slowest over fastest): the noise a ratio sits in.
+        merged[name]["time_spread"] = max(r["time"] for r in recs) / merged[name]["time"] if len(recs) > 1 else None
         if all("bytes_per_second" in r for r in recs):
             merged[name]["bytes_per_second"] = max(r["bytes_per_second"] for r in recs)
     return merged, errors, context
@@ -336,6 +338,13 @@ def limits(runs, items):
         out.append(f"python:attach_view_close: the raw attach alone (four system calls from C, no checks) takes "
                    f"{floor:.2f} of SharedMemory + ndarray's time in this run, leaving {max(0.5 - floor, 0):.2f} "
                    f"for the binding and the checks")
+    for k in sorted(unmet):
+        m = re.match(r"(alloc_close|alloc_like_close|attach_close)@(\d+):safe/unsafe$", k)
+        spreads = m and [r.counter(f"{m.group(1)}/{side}/bytes:{m.group(2)}", "time_spread") for side in ("safe", "unsafe")]
+        if spreads and None not in spreads:
+            out.append(f"{k}: in this run the slowest repetition of each side took {spreads[0]:.2f}x and "
+                       f"{spreads[1]:.2f}x its fastest; a ratio within a few percent of its target sits in "
+                       f"that noise")
     if "alloc_close@4096:safe/raw" in unmet:
         seg = r.time_ratio("alloc_close/raw_segment/bytes:4096", "alloc_close/raw/bytes:4096")
         own = r.time_ratio("alloc_close/safe/bytes:4096", "alloc_close/raw_segment/bytes:4096")
