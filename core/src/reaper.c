@@ -169,13 +169,18 @@ static void reaper_main(int sock) {
             clean = true;
             break;
         }
-        if (n < 2 || n > (ssize_t)MSG_MAX || !set.slots) continue;
-        if (msg[0] == '+') set_add(&set, msg + 1, (size_t)n - 1);
-        if (msg[0] == '-') set_remove(&set, msg + 1, (size_t)n - 1);
-        if (msg[0] == '=' && n > (ssize_t)(1 + sizeof(uint64_t))) {
+        if (!set.slots) continue;
+        /* Only the manager writes here, but a name longer than a slot holds is never stored. */
+        size_t head = msg[0] == '=' ? 1 + sizeof(uint64_t) : 1;
+        if (n <= (ssize_t)head || (size_t)n - head > SHMA_NAME_MAX) continue;
+        const char *name = msg + head;
+        size_t len = (size_t)n - head;
+        if (msg[0] == '+') set_add(&set, name, len);
+        if (msg[0] == '-') set_remove(&set, name, len);
+        if (msg[0] == '=') {
             uint64_t ino;
             memcpy(&ino, msg + 1, sizeof ino);
-            set_inode(&set, msg + 1 + sizeof ino, (size_t)n - 1 - sizeof ino, ino);
+            set_inode(&set, name, len, ino);
         }
     }
     if (!clean && set.slots) {
