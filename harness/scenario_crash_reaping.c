@@ -344,6 +344,54 @@ static void test_reaper_forgets_closed_arrays(void **state) {
     close(down[1]);
 }
 
+/* A fixed name the owner still holds, unlinked and taken again by someone else while the owner
+ * lives: the reaper checks the name's inode and spares the newcomer. */
+static int owner_holds_fixed_then_waits(void *arg) {
+    const owner_job *job = arg;
+    shma_manager *mgr = NULL;
+    owner_start(job, &mgr);
+    char fixed[SHMA_NAME_MAX + 1];
+    h_name(fixed, sizeof fixed, "taken");
+    shma_alloc_opts named = {.name = fixed};
+    const int64_t shape[1] = {64};
+    shma_array *a = NULL, *keep = NULL;
+    H_CHECK_OK(shma_allocate_ex(mgr, 1, shape, "f4", &named, &a));
+    H_CHECK_OK(shma_allocate(mgr, 1, shape, "f4", &keep));
+    send_name(job, a);
+    send_name(job, keep);
+    H_CHECK(h_send_msg(job->to_parent, "", 0));
+    h_wait_byte(job->from_parent, NULL); /* until killed */
+    return 4;
+}
+
+static void test_reaper_spares_replaced_fixed_name(void **state) {
+    (void)state;
+    int up[2], down[2], reaper;
+    owner_job job = {0};
+    pid_t pid = start_owner(owner_holds_fixed_then_waits, &job, up, down, &reaper);
+    char names[4][SHMA_NAME_MAX + 1];
+    assert_int_equal(recv_names(up[0], names, 4), 2);
+    assert_shma_ok(shma_unlink(names[0]));
+    shma_array *newcomer = NULL;
+    shma_alloc_opts named = {.name = names[0]};
+    const int64_t shape[1] = {3};
+    assert_shma_ok(shma_allocate_ex(NULL, 1, shape, "i8", &named, &newcomer));
+    ((int64_t *)shma_data(newcomer))[2] = 777;
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    h_wait_signaled(pid, SIGKILL);
+    wait_reaper_done(reaper);
+    assert_false(h_shm_exists(names[1]));
+    assert_true(h_shm_exists(names[0]));
+    shma_array *seen = NULL;
+    assert_shma_ok(shma_attach(names[0], 1, shape, "i8", &seen));
+    assert_int_equal(((int64_t *)shma_data(seen))[2], 777);
+    assert_shma_ok(shma_close(&seen));
+    assert_shma_ok(shma_close(&newcomer));
+    assert_false(h_shm_exists(names[0]));
+    close(up[0]);
+    close(down[1]);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Forked children of the owner never trigger the reaper
  * ------------------------------------------------------------------------------------------- */
@@ -709,6 +757,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_owner_underscore_exit_reaps, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_clean_shutdown_leaves_reaper_nothing, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_reaper_forgets_closed_arrays, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_reaper_spares_replaced_fixed_name, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_forked_children_never_trigger_reaper, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_owner_killed_while_child_runs, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_reaper_survives_ctrl_c_to_owner_group, h_setup, h_teardown),
