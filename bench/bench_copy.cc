@@ -77,6 +77,45 @@ double timed_copy(benchmark::State &state, Method m, const shma_view &src) {
     return t1 - t0;
 }
 
+// A float64 (itemsize 8) or uint8 view of src; false after SkipWithError.
+bool make_view(benchmark::State &state, void *src, int ndim, const int64_t *shape, const int64_t *strides,
+               int itemsize, shma_view *view) {
+    *view = {};
+    view->data = src;
+    view->ndim = ndim;
+    view->shape = shape;
+    view->strides = strides;
+    if (shma_dtype_parse(itemsize == 8 ? "float64" : "uint8", &view->dtype) == SHMA_OK) return true;
+    state.SkipWithError("shma_dtype_parse failed");
+    return false;
+}
+
+// memcpy of bytes into memory already faulted in.
+double timed_memcpy_touched(void *touched, const void *src, size_t bytes) {
+    double t0 = bench::now_s();
+    memcpy(touched, src, bytes);
+    benchmark::ClobberMemory();
+    return bench::now_s() - t0;
+}
+
+// Creates a raw segment of bytes (fallocate'd if reserve), runs write(map) on it, releases it;
+// times the creation and the write. Negative after SkipWithError.
+template <typename Write>
+double timed_fresh_segment(benchmark::State &state, size_t bytes, bool reserve, Write write) {
+    bench::RawSegment seg;
+    double t0 = bench::now_s();
+    int err = bench::raw_create(&seg, bytes, reserve);
+    if (!err) write(seg.map);
+    benchmark::ClobberMemory();
+    double elapsed = bench::now_s() - t0;
+    if (err) {
+        state.SkipWithError((std::string("raw create: ") + strerror(err)).c_str());
+        elapsed = -1;
+    }
+    bench::raw_release(&seg, true);
+    return elapsed;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Contiguous
 // ---------------------------------------------------------------------------------------------
@@ -92,15 +131,8 @@ void copy_contig(benchmark::State &state, Method m, int itemsize) {
     }
     const int64_t shape[1] = {static_cast<int64_t>(bytes) / itemsize};
     const int64_t strides[1] = {itemsize};
-    shma_view view = {};
-    view.data = src;
-    view.ndim = 1;
-    view.shape = shape;
-    view.strides = strides;
-    if (shma_dtype_parse(itemsize == 8 ? "float64" : "uint8", &view.dtype) != SHMA_OK) {
-        state.SkipWithError("shma_dtype_parse failed");
-        return;
-    }
+    shma_view view;
+    if (!make_view(state, src, 1, shape, strides, itemsize, &view)) return;
 
     for (auto _ : state) {
         double elapsed = 0;
@@ -122,28 +154,14 @@ void copy_contig(benchmark::State &state, Method m, int itemsize) {
             bench::release_anon(dst, bytes);
             break;
         }
-        case Method::memcpy_touched: {
-            double t0 = bench::now_s();
-            memcpy(touched, src, bytes);
-            benchmark::ClobberMemory();
-            elapsed = bench::now_s() - t0;
+        case Method::memcpy_touched:
+            elapsed = timed_memcpy_touched(touched, src, bytes);
             break;
-        }
         case Method::memset_shm:
-        case Method::memset_shm_reserved: {
-            bench::RawSegment seg;
-            double t0 = bench::now_s();
-            int err = bench::raw_create(&seg, bytes, m == Method::memset_shm_reserved);
-            if (!err) memset(seg.map, 1, bytes);
-            benchmark::ClobberMemory();
-            elapsed = bench::now_s() - t0;
-            if (err) {
-                state.SkipWithError((std::string("raw create: ") + strerror(err)).c_str());
-                elapsed = -1;
-            }
-            bench::raw_release(&seg, true);
+        case Method::memset_shm_reserved:
+            elapsed = timed_fresh_segment(state, bytes, m == Method::memset_shm_reserved,
+                                          [&](void *dst) { memset(dst, 1, bytes); });
             break;
-        }
         default:
             break;
         }
@@ -183,15 +201,8 @@ void strided_case(benchmark::State &state, Method m, int itemsize, int64_t rows,
     }
     const int64_t shape[2] = {rows, cols};
     const int64_t strides[2] = {row_stride * itemsize, col_stride * itemsize};
-    shma_view view = {};
-    view.data = src;
-    view.ndim = 2;
-    view.shape = shape;
-    view.strides = strides;
-    if (shma_dtype_parse(itemsize == 8 ? "float64" : "uint8", &view.dtype) != SHMA_OK) {
-        state.SkipWithError("shma_dtype_parse failed");
-        return;
-    }
+    shma_view view;
+    if (!make_view(state, src, 2, shape, strides, itemsize, &view)) return;
     auto loop = [&](void *dst) {
         if (itemsize == 8)
             strided_loop(static_cast<double *>(dst), static_cast<const double *>(src), rows, cols, row_stride, col_stride);
@@ -207,32 +218,18 @@ void strided_case(benchmark::State &state, Method m, int itemsize, int64_t rows,
         case Method::copy_unsafe:
             elapsed = timed_copy(state, m, view);
             break;
-        case Method::loop_fresh_shm: {
-            bench::RawSegment seg;
-            double t0 = bench::now_s();
-            int err = bench::raw_create(&seg, bytes, false);
-            if (!err) loop(seg.map);
-            elapsed = bench::now_s() - t0;
-            if (err) {
-                state.SkipWithError((std::string("raw create: ") + strerror(err)).c_str());
-                elapsed = -1;
-            }
-            bench::raw_release(&seg, true);
+        case Method::loop_fresh_shm:
+            elapsed = timed_fresh_segment(state, bytes, false, loop);
             break;
-        }
         case Method::loop_touched: {
             double t0 = bench::now_s();
             loop(touched);
             elapsed = bench::now_s() - t0;
             break;
         }
-        case Method::memcpy_touched: {
-            double t0 = bench::now_s();
-            memcpy(touched, src, bytes);
-            benchmark::ClobberMemory();
-            elapsed = bench::now_s() - t0;
+        case Method::memcpy_touched:
+            elapsed = timed_memcpy_touched(touched, src, bytes);
             break;
-        }
         default:
             break;
         }
