@@ -107,11 +107,9 @@ int shma__os_read_tail(const char *bare, void *tail, uint64_t n, uint64_t *size,
     int err = fstat(fd, &st) == 0 ? 0 : errno;
     uint64_t have = 0;
     if (!err && (uint64_t)st.st_size >= n) {
-        ssize_t r;
-        do r = pread(fd, tail, (size_t)n, st.st_size - (off_t)n);
-        while (r < 0 && errno == EINTR);
-        if (r < 0) err = errno;
-        else if ((uint64_t)r == n) have = n; /* shorter: it shrank under us; report no tail */
+        size_t r = 0;
+        err = shma__os_read(fd, tail, (size_t)n, (uint64_t)st.st_size - n, &r);
+        if (!err && r == n) have = n; /* shorter: it shrank under us; report no tail */
     }
     close(fd);
     if (err) return err;
